@@ -1,0 +1,338 @@
+//! Wire types of the control protocol: plain data with serde derives, no runtime.
+//!
+//! Evolution rules (bincode encodes enum variants and struct fields by position):
+//! - only **append** enum variants and never reorder or remove one;
+//! - never change a field's type or order; a new field means a new
+//!   [`PROTOCOL_VERSION`];
+//! - every change to the encoding bumps [`PROTOCOL_VERSION`] and adds golden
+//!   bytes to `tests/ctl_wire.rs`.
+//!
+//! The same types are stored in the daemon's state file (see
+//! `daemon::store`), which carries its own format version.
+
+use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+/// Version of the control protocol spoken on the Unix socket.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Version string of this build (CLI and daemon alike).
+pub const RVS_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Default persistence timeout when `-p` is given without a value (ipvsadm: 360 s).
+pub const DEFAULT_PERSISTENT_TIMEOUT: u32 = 360;
+
+/// Largest persistence timeout / `--set` value ipvsadm accepts (31 days).
+pub const MAX_TIMEOUT: u32 = 2_678_400;
+
+/// Scheduler flag bits (ipvsadm `-b`).
+pub const SCHED_FLAG_1: u32 = 0x0008;
+pub const SCHED_FLAG_2: u32 = 0x0010;
+pub const SCHED_FLAG_3: u32 = 0x0020;
+
+/// Every scheduler name rvsd implements, in the order `rvsadm -h` lists them.
+pub const SCHEDULERS: &[&str] = &[
+    "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos",
+];
+
+/// Transport protocol of a virtual service.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+impl Protocol {
+    /// IANA protocol number (used for ipvsadm's sort order: TCP 6 < UDP 17).
+    pub fn number(self) -> u8 {
+        match self {
+            Protocol::Tcp => 6,
+            Protocol::Udp => 17,
+        }
+    }
+    /// Upper-case name as listings print it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "TCP",
+            Protocol::Udp => "UDP",
+        }
+    }
+    /// Lower-case name for /etc/services look-ups.
+    pub fn service_proto(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+}
+
+/// Identity of a virtual service: protocol + virtual address + port.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ServiceKey {
+    pub proto: Protocol,
+    pub addr: SocketAddr,
+}
+
+/// Persistence granularity: an IPv4 netmask or an IPv6 prefix length.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Netmask {
+    V4(Ipv4Addr),
+    V6(u8),
+}
+
+impl Netmask {
+    /// The "no grouping" mask for an address family (/32 or /128).
+    pub fn host(addr: &IpAddr) -> Netmask {
+        match addr {
+            IpAddr::V4(_) => Netmask::V4(Ipv4Addr::BROADCAST),
+            IpAddr::V6(_) => Netmask::V6(128),
+        }
+    }
+    /// True when the mask groups nothing (the default, not printed by ipvsadm).
+    pub fn is_host(&self) -> bool {
+        matches!(self, Netmask::V4(m) if *m == Ipv4Addr::BROADCAST) || matches!(self, Netmask::V6(128))
+    }
+}
+
+/// Forwarding method of a real server. rvs forwards in userspace, so only
+/// `Masq` is accepted in requests; `Local` is derived when listing.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Forward {
+    Masq,
+    Local,
+    Tunnel,
+    Route,
+}
+
+impl Forward {
+    /// Name as the default listing prints it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Forward::Masq => "Masq",
+            Forward::Local => "Local",
+            Forward::Tunnel => "Tunnel",
+            Forward::Route => "Route",
+        }
+    }
+}
+
+/// Everything `-A`/`-E` set on a virtual service.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ServiceSpec {
+    pub key: ServiceKey,
+    /// Scheduler name (`wlc` when `-s` is omitted).
+    pub scheduler: String,
+    /// Persistence timeout in seconds; `None` = not persistent.
+    pub persistent: Option<u32>,
+    /// Persistence granularity (only meaningful when persistent).
+    pub netmask: Netmask,
+    /// `SCHED_FLAG_*` bits from `-b`.
+    pub sched_flags: u32,
+    /// One-packet scheduling (`-o`, UDP only).
+    pub ops: bool,
+    /// Persistence engine (`--pe`); rvs supports none yet, so always `None`.
+    pub pe: Option<String>,
+}
+
+impl ServiceSpec {
+    /// A service with ipvsadm's defaults (`wlc`, not persistent, no flags).
+    pub fn new(key: ServiceKey) -> ServiceSpec {
+        ServiceSpec {
+            key,
+            scheduler: "wlc".to_string(),
+            persistent: None,
+            netmask: Netmask::host(&key.addr.ip()),
+            sched_flags: 0,
+            ops: false,
+            pe: None,
+        }
+    }
+}
+
+/// Everything `-a`/`-e` set on a real server.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct RealServerSpec {
+    pub addr: SocketAddr,
+    pub forward: Forward,
+    /// 0 ..= i32::MAX; 0 quiesces the server.
+    pub weight: u32,
+    /// Upper connection threshold (`-x`), 0 = none.
+    pub u_threshold: u32,
+    /// Lower connection threshold (`-y`), 0 = none.
+    pub l_threshold: u32,
+}
+
+impl RealServerSpec {
+    pub fn new(addr: SocketAddr) -> RealServerSpec {
+        RealServerSpec { addr, forward: Forward::Masq, weight: 1, u_threshold: 0, l_threshold: 0 }
+    }
+}
+
+/// Idle timeouts set by `--set tcp tcpfin udp` (seconds).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    pub tcp: u32,
+    pub tcpfin: u32,
+    pub udp: u32,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts { tcp: 900, tcpfin: 120, udp: 300 }
+    }
+}
+
+/// Cumulative counters since the last `-Z`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub conns: u64,
+    pub inpkts: u64,
+    pub outpkts: u64,
+    pub inbytes: u64,
+    pub outbytes: u64,
+}
+
+/// Estimated rates (kernel estimator): conns/s, packets/s, bytes/s.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rates {
+    pub cps: u64,
+    pub inpps: u64,
+    pub outpps: u64,
+    pub inbps: u64,
+    pub outbps: u64,
+}
+
+/// A real server as listed: its spec plus live state.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ServerView {
+    pub spec: RealServerSpec,
+    /// Method to print: `Local` when the address is on this host.
+    pub shown_forward: Forward,
+    pub active_conns: u32,
+    pub inactive_conns: u32,
+    pub persist_conns: u32,
+    pub stats: Stats,
+    pub rates: Rates,
+}
+
+/// A virtual service as listed, real servers in table order (most recently added first).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ServiceView {
+    pub spec: ServiceSpec,
+    pub stats: Stats,
+    pub rates: Rates,
+    pub servers: Vec<ServerView>,
+}
+
+/// The whole table as listed, services in creation order.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct TableView {
+    pub services: Vec<ServiceView>,
+}
+
+/// One entry of the connection table (`-L -c`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ConnEntry {
+    pub proto: Protocol,
+    pub client: SocketAddr,
+    pub virt: SocketAddr,
+    pub dest: SocketAddr,
+    /// State name as ipvsadm prints it (`ESTABLISHED`, `FIN_WAIT`, `UDP`, `NONE`, `ASSURED`).
+    pub state: String,
+    /// Seconds until the entry expires.
+    pub expires: u32,
+    /// True for a persistence template.
+    pub template: bool,
+}
+
+/// Daemon identity, answered to [`Request::Hello`].
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct DaemonInfo {
+    pub protocol: u32,
+    pub version: String,
+    pub pid: u32,
+    pub uptime_secs: u64,
+}
+
+/// A request from a client. Append-only (see the module doc).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// Must be the first request on every connection.
+    Hello { protocol: u32, client: String },
+    AddService(ServiceSpec),
+    EditService(ServiceSpec),
+    DeleteService(ServiceKey),
+    Clear,
+    AddServer { service: ServiceKey, server: RealServerSpec },
+    EditServer { service: ServiceKey, server: RealServerSpec },
+    DeleteServer { service: ServiceKey, server: SocketAddr },
+    /// Zero counters and rates of one service, or of everything.
+    Zero(Option<ServiceKey>),
+    /// `--set`: 0 in a field keeps the current value.
+    SetTimeouts(Timeouts),
+    /// List the table, or one service (`No such service` if absent).
+    List(Option<ServiceKey>),
+    ListConnections,
+    GetTimeouts,
+    /// Apply a batch of mutations atomically (`-R`): all or nothing.
+    Batch(Vec<Request>),
+}
+
+impl Request {
+    /// True when the request changes the table (needs mutation permission).
+    pub fn is_mutation(&self) -> bool {
+        !matches!(
+            self,
+            Request::Hello { .. } | Request::List(_) | Request::ListConnections | Request::GetTimeouts
+        )
+    }
+}
+
+/// Why a request failed. The message carries ipvsadm's text where one exists.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// `-A` on an existing service (ipvsadm: `Service already exists`).
+    ServiceExists,
+    /// `-E -D -Z -L` on a missing service (`No such service`).
+    NoSuchService,
+    /// `-a -e -d` on a missing service (`Service not defined`).
+    ServiceNotDefined,
+    /// `-a` on an existing real server (`Destination already exists`).
+    DestinationExists,
+    /// `-e -d` on a missing real server (`No such destination`).
+    NoSuchDestination,
+    /// Unknown scheduler (`Scheduler or persistence engine not found`).
+    SchedulerNotFound,
+    /// Out-of-range value, e.g. l_threshold > u_threshold (`Numerical result out of range`).
+    OutOfRange,
+    /// Invalid request (`Invalid operation. ...`).
+    Invalid,
+    /// The peer may not mutate the table.
+    PermissionDenied,
+    /// A feature ipvsadm has that rvs does not support yet.
+    NotSupported,
+    /// The daemon could not bind a virtual service's address.
+    Bind,
+    /// The daemon could not persist the table; nothing changed.
+    Storage,
+    /// Protocol violation (bad frame, missing hello, version mismatch).
+    Protocol,
+}
+
+/// A reply to one request.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub enum Response {
+    Hello(DaemonInfo),
+    Ok,
+    Table(TableView),
+    Connections(Vec<ConnEntry>),
+    Timeouts(Timeouts),
+    /// `index` names the failing request inside a [`Request::Batch`].
+    Error { kind: ErrorKind, message: String, index: Option<u32> },
+}
+
+impl Response {
+    pub fn error(kind: ErrorKind, message: impl Into<String>) -> Response {
+        Response::Error { kind, message: message.into(), index: None }
+    }
+}
