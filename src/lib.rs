@@ -1,1 +1,3 @@
-pub mod ctl; pub mod daemon;
+pub mod ctl;
+pub mod daemon;
+pub mod docgen;
