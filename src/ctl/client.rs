@@ -18,13 +18,23 @@ impl Client {
     /// Connect to `path` and exchange hellos. `name` identifies the client in
     /// the daemon's log (e.g. "rvsadm").
     pub fn connect(path: &Path, name: &str) -> Result<Client, CtlError> {
-        let stream = UnixStream::connect(path)
-            .map_err(|source| CtlError::Connect { path: path.to_path_buf(), source })?;
+        let stream = UnixStream::connect(path).map_err(|source| CtlError::Connect {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let mut client = Client {
             stream,
-            daemon: DaemonInfo { protocol: 0, version: String::new(), pid: 0, uptime_secs: 0 },
+            daemon: DaemonInfo {
+                protocol: 0,
+                version: String::new(),
+                pid: 0,
+                uptime_secs: 0,
+            },
         };
-        let hello = Request::Hello { protocol: PROTOCOL_VERSION, client: format!("{name} {RVS_VERSION}") };
+        let hello = Request::Hello {
+            protocol: PROTOCOL_VERSION,
+            client: format!("{name} {RVS_VERSION}"),
+        };
         match client.raw_call(&hello)? {
             Response::Hello(info) => {
                 if info.protocol != PROTOCOL_VERSION {
@@ -38,7 +48,15 @@ impl Client {
                 client.daemon = info;
                 Ok(client)
             }
-            Response::Error { kind, message, index } => Err(CtlError::Remote { kind, message, index }),
+            Response::Error {
+                kind,
+                message,
+                index,
+            } => Err(CtlError::Remote {
+                kind,
+                message,
+                index,
+            }),
             other => Err(CtlError::Unexpected(format!("{other:?}"))),
         }
     }
@@ -50,7 +68,9 @@ impl Client {
 
     /// Bound how long a call may wait for the daemon.
     pub fn set_timeout(&self, timeout: Option<Duration>) -> Result<(), CtlError> {
-        self.stream.set_read_timeout(timeout).map_err(CtlError::Io)?;
+        self.stream
+            .set_read_timeout(timeout)
+            .map_err(CtlError::Io)?;
         self.stream.set_write_timeout(timeout).map_err(CtlError::Io)
     }
 
@@ -58,7 +78,15 @@ impl Client {
     /// becomes `CtlError::Remote`.
     pub fn call(&mut self, req: &Request) -> Result<Response, CtlError> {
         match self.raw_call(req)? {
-            Response::Error { kind, message, index } => Err(CtlError::Remote { kind, message, index }),
+            Response::Error {
+                kind,
+                message,
+                index,
+            } => Err(CtlError::Remote {
+                kind,
+                message,
+                index,
+            }),
             other => Ok(other),
         }
     }
@@ -72,6 +100,10 @@ impl Client {
 
 /// The socket path to use: explicit flag, else `RVS_SOCKET`, else the default.
 pub fn resolve_socket(flag: Option<PathBuf>) -> PathBuf {
-    flag.or_else(|| std::env::var_os("RVS_SOCKET").filter(|v| !v.is_empty()).map(PathBuf::from))
-        .unwrap_or_else(super::default_socket_path)
+    flag.or_else(|| {
+        std::env::var_os("RVS_SOCKET")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    })
+    .unwrap_or_else(super::default_socket_path)
 }

@@ -41,7 +41,10 @@ pub fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, CtlError> {
     let (msg, used): (T, usize) = bincode::serde::decode_from_slice(body, config())
         .map_err(|e| CtlError::Decode(e.to_string()))?;
     if used != body.len() {
-        return Err(CtlError::Decode(format!("{} trailing bytes after the message", body.len() - used)));
+        return Err(CtlError::Decode(format!(
+            "{} trailing bytes after the message",
+            body.len() - used
+        )));
     }
     Ok(msg)
 }
@@ -62,9 +65,14 @@ pub fn read_frame(r: &mut impl Read) -> Result<Vec<u8>, CtlError> {
     r.read_exact(&mut header).map_err(CtlError::Io)?;
     let len = body_len(header)?;
     let mut body = Vec::with_capacity(len.min(64 * 1024));
-    r.take(len as u64).read_to_end(&mut body).map_err(CtlError::Io)?;
+    r.take(len as u64)
+        .read_to_end(&mut body)
+        .map_err(CtlError::Io)?;
     if body.len() != len {
-        return Err(CtlError::Decode(format!("frame truncated: {} of {len} bytes", body.len())));
+        return Err(CtlError::Decode(format!(
+            "frame truncated: {} of {len} bytes",
+            body.len()
+        )));
     }
     Ok(body)
 }

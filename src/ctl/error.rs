@@ -7,7 +7,10 @@ use std::path::PathBuf;
 #[derive(Debug)]
 pub enum CtlError {
     /// The socket could not be opened.
-    Connect { path: PathBuf, source: std::io::Error },
+    Connect {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// Reading or writing the socket failed.
     Io(std::io::Error),
     /// A frame announced more than `MAX_FRAME` bytes.
@@ -17,9 +20,18 @@ pub enum CtlError {
     /// A message could not be decoded.
     Decode(String),
     /// Client and daemon speak different protocol versions.
-    VersionMismatch { client: String, client_proto: u32, daemon: String, daemon_proto: u32 },
+    VersionMismatch {
+        client: String,
+        client_proto: u32,
+        daemon: String,
+        daemon_proto: u32,
+    },
     /// The daemon answered with an error.
-    Remote { kind: ErrorKind, message: String, index: Option<u32> },
+    Remote {
+        kind: ErrorKind,
+        message: String,
+        index: Option<u32>,
+    },
     /// The daemon answered with a response that does not fit the request.
     Unexpected(String),
 }

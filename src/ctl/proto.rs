@@ -90,7 +90,8 @@ impl Netmask {
     }
     /// True when the mask groups nothing (the default, not printed by ipvsadm).
     pub fn is_host(&self) -> bool {
-        matches!(self, Netmask::V4(m) if *m == Ipv4Addr::BROADCAST) || matches!(self, Netmask::V6(128))
+        matches!(self, Netmask::V4(m) if *m == Ipv4Addr::BROADCAST)
+            || matches!(self, Netmask::V6(128))
     }
 }
 
@@ -164,7 +165,13 @@ pub struct RealServerSpec {
 
 impl RealServerSpec {
     pub fn new(addr: SocketAddr) -> RealServerSpec {
-        RealServerSpec { addr, forward: Forward::Masq, weight: 1, u_threshold: 0, l_threshold: 0 }
+        RealServerSpec {
+            addr,
+            forward: Forward::Masq,
+            weight: 1,
+            u_threshold: 0,
+            l_threshold: 0,
+        }
     }
 }
 
@@ -178,7 +185,11 @@ pub struct Timeouts {
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Timeouts { tcp: 900, tcpfin: 120, udp: 300 }
+        Timeouts {
+            tcp: 900,
+            tcpfin: 120,
+            udp: 300,
+        }
     }
 }
 
@@ -258,14 +269,26 @@ pub struct DaemonInfo {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub enum Request {
     /// Must be the first request on every connection.
-    Hello { protocol: u32, client: String },
+    Hello {
+        protocol: u32,
+        client: String,
+    },
     AddService(ServiceSpec),
     EditService(ServiceSpec),
     DeleteService(ServiceKey),
     Clear,
-    AddServer { service: ServiceKey, server: RealServerSpec },
-    EditServer { service: ServiceKey, server: RealServerSpec },
-    DeleteServer { service: ServiceKey, server: SocketAddr },
+    AddServer {
+        service: ServiceKey,
+        server: RealServerSpec,
+    },
+    EditServer {
+        service: ServiceKey,
+        server: RealServerSpec,
+    },
+    DeleteServer {
+        service: ServiceKey,
+        server: SocketAddr,
+    },
     /// Zero counters and rates of one service, or of everything.
     Zero(Option<ServiceKey>),
     /// `--set`: 0 in a field keeps the current value.
@@ -283,7 +306,10 @@ impl Request {
     pub fn is_mutation(&self) -> bool {
         !matches!(
             self,
-            Request::Hello { .. } | Request::List(_) | Request::ListConnections | Request::GetTimeouts
+            Request::Hello { .. }
+                | Request::List(_)
+                | Request::ListConnections
+                | Request::GetTimeouts
         )
     }
 }
@@ -328,11 +354,19 @@ pub enum Response {
     Connections(Vec<ConnEntry>),
     Timeouts(Timeouts),
     /// `index` names the failing request inside a [`Request::Batch`].
-    Error { kind: ErrorKind, message: String, index: Option<u32> },
+    Error {
+        kind: ErrorKind,
+        message: String,
+        index: Option<u32>,
+    },
 }
 
 impl Response {
     pub fn error(kind: ErrorKind, message: impl Into<String>) -> Response {
-        Response::Error { kind, message: message.into(), index: None }
+        Response::Error {
+            kind,
+            message: message.into(),
+            index: None,
+        }
     }
 }

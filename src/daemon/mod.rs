@@ -1,5 +1,166 @@
 //! The daemon: control plane (table owner, socket server, state file) and
 //! data plane (listeners, TCP/UDP forwarding, schedulers, counters).
+//!
+//! ```text
+//! rvsadm/rvstop ──unix socket──▶ control ──mpsc──▶ table task ──▶ store (fsync)
+//!                                   │ reads            │ prepare/commit
+//!                                   ▼                  ▼
+//!                              Snapshot (ArcSwap) ◀── dataplane ──▶ listeners
+//!                                                        per service: tcp / udp
+//!                                                        ArcSwap<ServiceRt> slot
+//! ```
 
+pub mod control;
+pub mod dataplane;
+pub mod runtime;
 pub mod sched;
 pub mod stats;
+pub mod store;
+pub mod sys;
+pub mod table;
+pub mod tcp;
+pub mod udp;
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch, Semaphore};
+
+use dataplane::{DataPlane, Shared};
+use runtime::SharedTimeouts;
+use store::Store;
+
+/// Settings from rvsd's flags.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    pub socket: PathBuf,
+    pub socket_mode: u32,
+    pub socket_group: Option<String>,
+    pub state_dir: PathBuf,
+    /// Grace period for running connections at shutdown.
+    pub drain_timeout: Duration,
+    /// Cap on concurrent proxied connections and UDP flows.
+    pub max_connections: usize,
+    /// Consecutive failed connects that mark a real server failed.
+    pub fail_after: u32,
+}
+
+/// Run the daemon until `shutdown` resolves, then drain and return.
+pub async fn run(
+    cfg: DaemonConfig,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), String> {
+    let group = cfg
+        .socket_group
+        .as_deref()
+        .map(|g| control::group_gid(g).map(|gid| (g.to_string(), gid)))
+        .transpose()?;
+    // Refuse early when another rvsd owns the socket (before touching ports).
+    if cfg.socket.exists() && std::os::unix::net::UnixStream::connect(&cfg.socket).is_ok() {
+        return Err(format!(
+            "another rvsd is already running on {} (stop it first, or start this one with --socket elsewhere)",
+            cfg.socket.display()
+        ));
+    }
+    let store = Store::new(&cfg.state_dir);
+    let table = store.load().map_err(|e| e.to_string())?;
+    let shared = Arc::new(Shared {
+        timeouts: SharedTimeouts::new(table.timeouts()),
+        conn_limit: Arc::new(Semaphore::new(cfg.max_connections)),
+        live: AtomicUsize::new(0),
+        fail_after: cfg.fail_after.max(1),
+    });
+    let mut dp = DataPlane::new(shared.clone());
+    let prepared = dp.prepare(&table).map_err(|e| {
+        format!(
+            "cannot restore the table from {}: {e}; free the address, or remove that service from the saved table",
+            store.path().display()
+        )
+    })?;
+    dp.commit(&table, prepared);
+    tracing::info!(services = table.services().len(), state = %store.path().display(), "table restored");
+
+    let listener = control::bind_socket(&cfg.socket, cfg.socket_mode, group.as_ref().map(|g| g.1))?;
+    let listener =
+        tokio::net::UnixListener::from_std(listener).map_err(|e| format!("control socket: {e}"))?;
+    let published = dp.published();
+    let (tx, rx) = mpsc::channel(1024);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let auth = Arc::new(control::Auth {
+        daemon_uid: nix::unistd::getuid().as_raw(),
+        group,
+    });
+    let meta = Arc::new(control::Meta {
+        started: Instant::now(),
+    });
+    let server = tokio::spawn(control::serve(
+        listener,
+        tx,
+        published.clone(),
+        auth,
+        meta,
+        stop_rx.clone(),
+    ));
+    let table_task = tokio::spawn(control::table_task(table, store, dp, rx));
+    let tick = tokio::spawn(tick(published, stop_rx));
+    tracing::info!(socket = %cfg.socket.display(), "rvsd ready");
+
+    shutdown.await;
+    tracing::info!("shutting down: no new connections");
+    let _ = stop_tx.send(true);
+    let _ = server.await;
+    let _ = std::fs::remove_file(&cfg.socket);
+    let _ = tick.await;
+    // The control server held the only sender: the table task ends now.
+    let mut dp = table_task.await.map_err(|e| format!("table task: {e}"))?;
+    dp.stop_all();
+    drain(&dp, cfg.drain_timeout).await;
+    Ok(())
+}
+
+async fn drain(dp: &DataPlane, grace: Duration) {
+    let deadline = Instant::now() + grace;
+    loop {
+        let live = dp.live_connections();
+        if live == 0 {
+            tracing::info!("all connections finished");
+            return;
+        }
+        if Instant::now() >= deadline {
+            tracing::warn!(
+                open = live,
+                grace_secs = grace.as_secs(),
+                "drain timeout: closing the remaining connections"
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Every 2 s: sample the rate estimators and expire persistence templates.
+async fn tick(
+    published: Arc<arc_swap::ArcSwap<runtime::Snapshot>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut every = tokio::time::interval(Duration::from_secs(2));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = every.tick() => {}
+        }
+        let snap = published.load();
+        for svc in &snap.services {
+            svc.state.est.sample(svc.state.counters.snapshot());
+            for d in &svc.dests {
+                d.state.est.sample(d.state.counters.snapshot());
+            }
+            if svc.spec.persistent.is_some() {
+                svc.expire_templates();
+            }
+        }
+    }
+}

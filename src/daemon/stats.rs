@@ -7,8 +7,9 @@
 //! editing a weight keeps counts and counters.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
 
-use crate::ctl::proto::Stats;
+use crate::ctl::proto::{Rates, Stats};
 
 /// Cumulative traffic counters (never reset; `-Z` moves a zero point).
 #[derive(Debug, Default)]
@@ -46,6 +47,9 @@ pub struct ServerState {
     /// Marked failed (connect failures, later health checks): schedulers skip it.
     pub down: AtomicBool,
     pub counters: Counters,
+    /// Consecutive failed connects (passive health): reset by a success.
+    pub connect_failures: AtomicU32,
+    pub est: Estimator,
 }
 
 impl ServerState {
@@ -64,5 +68,101 @@ impl ServerState {
     }
     pub fn is_down(&self) -> bool {
         self.down.load(Relaxed)
+    }
+}
+
+/// The kernel's rate estimator (reference §6): 2-second samples smoothed
+/// with an EWMA of weight 1/4, plus the zero point that `-Z` moves.
+/// Only the estimator tick and `-Z` touch it, never the data path.
+#[derive(Debug, Default)]
+pub struct Estimator {
+    inner: Mutex<EstInner>,
+}
+
+#[derive(Debug, Default)]
+struct EstInner {
+    last: Stats,
+    zero: Stats,
+    /// cps, inpps, outpps scaled by 2^10; inbps, outbps scaled by 2^5.
+    avg: [i64; 5],
+}
+
+fn fields(s: &Stats) -> [u64; 5] {
+    [s.conns, s.inpkts, s.outpkts, s.inbytes, s.outbytes]
+}
+
+impl Estimator {
+    /// Take one 2-second sample of the cumulative counters.
+    pub fn sample(&self, now: Stats) {
+        let mut e = self.inner.lock().expect("estimator lock");
+        let (cur, last) = (fields(&now), fields(&e.last));
+        for i in 0..5 {
+            let delta = cur[i].wrapping_sub(last[i]) as i64;
+            let rate = if i < 3 { delta << 9 } else { delta << 4 };
+            e.avg[i] += (rate - e.avg[i]) >> 2;
+        }
+        e.last = now;
+    }
+
+    /// Current rates as `--rate` shows them (rounded as the kernel does).
+    pub fn rates(&self) -> Rates {
+        let e = self.inner.lock().expect("estimator lock");
+        let r = |i: usize| {
+            let v = e.avg[i].max(0) as u64;
+            if i < 3 {
+                (v + 0x1FF) >> 10
+            } else {
+                (v + 0xF) >> 5
+            }
+        };
+        Rates {
+            cps: r(0),
+            inpps: r(1),
+            outpps: r(2),
+            inbps: r(3),
+            outbps: r(4),
+        }
+    }
+
+    /// Counters since the last zeroing.
+    pub fn since_zero(&self, now: Stats) -> Stats {
+        let e = self.inner.lock().expect("estimator lock");
+        Stats {
+            conns: now.conns.wrapping_sub(e.zero.conns),
+            inpkts: now.inpkts.wrapping_sub(e.zero.inpkts),
+            outpkts: now.outpkts.wrapping_sub(e.zero.outpkts),
+            inbytes: now.inbytes.wrapping_sub(e.zero.inbytes),
+            outbytes: now.outbytes.wrapping_sub(e.zero.outbytes),
+        }
+    }
+
+    /// `-Z`: counters restart at 0 and rates drop to 0.
+    pub fn zero(&self, now: Stats) {
+        let mut e = self.inner.lock().expect("estimator lock");
+        e.zero = now;
+        e.last = now;
+        e.avg = [0; 5];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn estimator_converges_like_the_kernel() {
+        let est = Estimator::default();
+        let mut s = Stats::default();
+        for _ in 0..40 {
+            s.conns += 200; // 100 conns/s over 2 s
+            s.inbytes += 2_000_000; // 1 MB/s
+            est.sample(s);
+        }
+        let r = est.rates();
+        assert_eq!(r.cps, 100);
+        assert_eq!(r.inbps, 1_000_000);
+        est.zero(s);
+        assert_eq!(est.rates(), Rates::default());
+        assert_eq!(est.since_zero(s), Stats::default());
     }
 }

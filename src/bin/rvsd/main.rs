@@ -1,0 +1,164 @@
+//! rvsd: the rvs daemon. Flags, logging, signals, then `daemon::run`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use rvs::daemon::{self, DaemonConfig};
+
+mod demo;
+
+/// Rust Virtual Server daemon: holds the virtual-service table, forwards TCP
+/// and UDP traffic to the real servers and serves the control socket that
+/// rvsadm and rvstop talk to.
+#[derive(Parser, Debug)]
+#[command(name = "rvsd", version, about, long_about = None)]
+pub struct Args {
+    /// Control socket path [default: /run/rvs/rvsd.sock as root, else
+    /// $XDG_RUNTIME_DIR/rvs/rvsd.sock, else /tmp/rvs-$UID/rvsd.sock]
+    #[arg(long, env = "RVS_SOCKET", value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+
+    /// Directory of the state file (table.state) [default: /var/lib/rvs as
+    /// root, else $XDG_STATE_HOME/rvs]
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// Log level: error, warn, info, debug or trace (RUST_LOG overrides)
+    #[arg(long, value_name = "LEVEL", default_value = "info")]
+    pub log_level: String,
+
+    /// Members of this group may change the table (the socket is given to it)
+    #[arg(long, value_name = "NAME")]
+    pub socket_group: Option<String>,
+
+    /// Permission bits of the control socket, in octal; who can open it can list
+    #[arg(long, value_name = "OCTAL", default_value = "660", value_parser = parse_mode)]
+    pub socket_mode: u32,
+
+    /// Seconds running connections may take to finish after SIGTERM/SIGINT
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub drain_timeout: u64,
+
+    /// Cap on concurrent proxied connections and UDP flows
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    pub max_connections: usize,
+
+    /// Consecutive failed connects that take a real server out of rotation
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub fail_after: u32,
+
+    /// Demo: start two small HTTP back ends on 127.0.0.1:8081 and :8082 and
+    /// balance 127.0.0.1:8080 over them (table kept in a temporary directory
+    /// unless --state-dir is given)
+    #[arg(long)]
+    pub demo: bool,
+
+    /// Print a man page or shell completion script and exit
+    #[arg(long, value_name = "WHAT", hide = true)]
+    pub generate: Option<String>,
+}
+
+fn parse_mode(s: &str) -> Result<u32, String> {
+    u32::from_str_radix(s, 8)
+        .ok()
+        .filter(|m| *m <= 0o777)
+        .ok_or_else(|| {
+            format!("invalid socket mode `{s}`: give octal permission bits such as 660 or 666")
+        })
+}
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("rvs={level},rvsd={level},warn"))
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Raise the soft open-files limit to the hard limit: every proxied
+/// connection costs two descriptors.
+fn raise_nofile() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => tracing::debug!(from = soft, to = hard, "raised RLIMIT_NOFILE"),
+            Err(e) => tracing::warn!(error = %e, "cannot raise RLIMIT_NOFILE"),
+        },
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot read RLIMIT_NOFILE"),
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = int.recv() => tracing::info!("SIGINT received"),
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if let Some(what) = &args.generate {
+        return generate(what);
+    }
+    init_logging(&args.log_level);
+    raise_nofile();
+    let socket = rvs::ctl::client::resolve_socket(args.socket.clone());
+    let mut state_dir = args
+        .state_dir
+        .clone()
+        .unwrap_or_else(rvs::daemon::control::default_state_dir);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("rvsd: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let _demo_dir;
+    if args.demo {
+        match runtime.block_on(demo::prepare(args.state_dir.clone(), &socket)) {
+            Ok(dir) => {
+                state_dir = dir.path().to_path_buf();
+                _demo_dir = dir;
+            }
+            Err(e) => {
+                eprintln!("rvsd: demo: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    }
+    let cfg = DaemonConfig {
+        socket,
+        socket_mode: args.socket_mode,
+        socket_group: args.socket_group.clone(),
+        state_dir,
+        drain_timeout: Duration::from_secs(args.drain_timeout),
+        max_connections: args.max_connections.max(1),
+        fail_after: args.fail_after,
+    };
+    match runtime.block_on(daemon::run(cfg, shutdown_signal())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("rvsd: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn generate(what: &str) -> ExitCode {
+    let _ = what;
+    eprintln!("rvsd: --generate is not available yet");
+    ExitCode::from(2)
+}

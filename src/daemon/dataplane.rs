@@ -1,0 +1,241 @@
+//! The reconciler between the table and the data plane. Owned by the table
+//! task: for every table change it binds the sockets of new services first
+//! ([`DataPlane::prepare`], so a bind failure rejects the command before
+//! anything changes), then swaps in the new runtimes and starts or stops
+//! listeners ([`DataPlane::commit`]).
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use tokio::sync::{watch, Semaphore};
+
+use crate::ctl::proto::{ErrorKind, Protocol, ServiceKey};
+
+use super::runtime::{ServiceRt, ServiceState, SharedTimeouts, Snapshot};
+use super::stats::ServerState;
+use super::table::{Table, TableError};
+use super::{tcp, udp};
+
+/// Settings and shared objects every listener and connection uses.
+#[derive(Debug)]
+pub struct Shared {
+    pub timeouts: SharedTimeouts,
+    /// Caps concurrent proxied connections and flows per daemon.
+    pub conn_limit: Arc<Semaphore>,
+    /// Live connections and flows across all services (for draining).
+    pub live: AtomicUsize,
+    /// Consecutive connect failures that mark a real server failed.
+    pub fail_after: u32,
+}
+
+/// A bound socket waiting to be started.
+enum Bound {
+    Tcp(std::net::TcpListener),
+    Udp(std::net::UdpSocket),
+}
+
+/// Sockets bound by `prepare`, handed to `commit`.
+#[derive(Default)]
+pub struct Prepared {
+    bound: HashMap<ServiceKey, Bound>,
+}
+
+struct Live {
+    slot: Arc<ArcSwap<ServiceRt>>,
+    servers: HashMap<SocketAddr, Arc<ServerState>>,
+    stop: watch::Sender<bool>,
+}
+
+/// The data plane as seen by the table task.
+pub struct DataPlane {
+    live: HashMap<ServiceKey, Live>,
+    published: Arc<ArcSwap<Snapshot>>,
+    pub shared: Arc<Shared>,
+}
+
+impl DataPlane {
+    pub fn new(shared: Arc<Shared>) -> DataPlane {
+        DataPlane {
+            live: HashMap::new(),
+            published: Arc::new(ArcSwap::from_pointee(Snapshot::default())),
+            shared,
+        }
+    }
+
+    /// The snapshot readers load (listings, the tick).
+    pub fn published(&self) -> Arc<ArcSwap<Snapshot>> {
+        self.published.clone()
+    }
+
+    /// Bind the sockets of services that `next` adds. Nothing is started.
+    pub fn prepare(&self, next: &Table) -> Result<Prepared, TableError> {
+        let mut prepared = Prepared::default();
+        for svc in next.services() {
+            let key = svc.spec.key;
+            if self.live.contains_key(&key) {
+                continue;
+            }
+            let bound = bind(&key).map_err(|e| TableError {
+                kind: ErrorKind::Bind,
+                message: format!("cannot bind {} {}: {e}", key.proto.name(), key.addr),
+            })?;
+            prepared.bound.insert(key, bound);
+        }
+        Ok(prepared)
+    }
+
+    /// Make `next` live: start new listeners, swap changed runtimes, stop
+    /// removed listeners (their running connections finish on their own).
+    pub fn commit(&mut self, next: &Table, mut prepared: Prepared) {
+        self.shared.timeouts.set(next.timeouts());
+        let mut seen = HashSet::with_capacity(next.services().len());
+        let mut services = Vec::with_capacity(next.services().len());
+        for svc in next.services() {
+            let key = svc.spec.key;
+            seen.insert(key);
+            let rt = match self.live.get_mut(&key) {
+                Some(live) => {
+                    let cur = live.slot.load_full();
+                    if cur.spec == svc.spec && cur.servers == svc.servers {
+                        cur
+                    } else {
+                        live.servers
+                            .retain(|a, _| svc.servers.iter().any(|s| s.addr == *a));
+                        let servers = &mut live.servers;
+                        let rt = Arc::new(ServiceRt::build(
+                            svc.spec.clone(),
+                            svc.servers.clone(),
+                            cur.state.clone(),
+                            |a| servers.entry(*a).or_default().clone(),
+                            Some(&cur),
+                        ));
+                        live.slot.store(rt.clone());
+                        rt
+                    }
+                }
+                None => {
+                    let mut servers: HashMap<SocketAddr, Arc<ServerState>> = HashMap::new();
+                    let rt = Arc::new(ServiceRt::build(
+                        svc.spec.clone(),
+                        svc.servers.clone(),
+                        Arc::new(ServiceState::default()),
+                        |a| servers.entry(*a).or_default().clone(),
+                        None,
+                    ));
+                    let slot = Arc::new(ArcSwap::new(rt.clone()));
+                    let (stop, stop_rx) = watch::channel(false);
+                    let bound = prepared
+                        .bound
+                        .remove(&key)
+                        .expect("prepared binds every new service");
+                    self.start(bound, slot.clone(), stop_rx);
+                    self.live.insert(
+                        key,
+                        Live {
+                            slot,
+                            servers,
+                            stop,
+                        },
+                    );
+                    rt
+                }
+            };
+            services.push(rt);
+        }
+        self.live.retain(|key, live| {
+            let keep = seen.contains(key);
+            if !keep {
+                let _ = live.stop.send(true);
+            }
+            keep
+        });
+        let by_key = services
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.spec.key, i))
+            .collect();
+        self.published.store(Arc::new(Snapshot {
+            services,
+            by_key,
+            timeouts: next.timeouts(),
+        }));
+    }
+
+    fn start(&self, bound: Bound, slot: Arc<ArcSwap<ServiceRt>>, stop: watch::Receiver<bool>) {
+        let shared = self.shared.clone();
+        match bound {
+            Bound::Tcp(l) => {
+                tokio::spawn(tcp::run_listener(l, slot, shared, stop));
+            }
+            Bound::Udp(s) => {
+                tokio::spawn(udp::run_listener(s, slot, shared, stop));
+            }
+        }
+    }
+
+    /// Stop every listener (shutdown): running connections continue.
+    pub fn stop_all(&mut self) {
+        for live in self.live.values() {
+            let _ = live.stop.send(true);
+        }
+    }
+
+    /// Zero counters and rates of one service (and its servers) or all.
+    pub fn zero(&self, key: Option<ServiceKey>) {
+        let snap = self.published.load();
+        for svc in snap
+            .services
+            .iter()
+            .filter(|s| key.is_none_or(|k| s.spec.key == k))
+        {
+            svc.state.est.zero(svc.state.counters.snapshot());
+            for d in &svc.dests {
+                d.state.est.zero(d.state.counters.snapshot());
+            }
+        }
+    }
+
+    /// Live connections and flows across the daemon.
+    pub fn live_connections(&self) -> usize {
+        self.shared.live.load(Relaxed)
+    }
+}
+
+fn bind(key: &ServiceKey) -> std::io::Result<Bound> {
+    use nix::sys::socket::{
+        self as ns, setsockopt, sockopt, AddressFamily, SockFlag, SockType, SockaddrStorage,
+    };
+    let v6 = key.addr.is_ipv6();
+    let domain = if v6 {
+        AddressFamily::Inet6
+    } else {
+        AddressFamily::Inet
+    };
+    let ty = match key.proto {
+        Protocol::Tcp => SockType::Stream,
+        Protocol::Udp => SockType::Datagram,
+    };
+    let fd = ns::socket(
+        domain,
+        ty,
+        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+        None,
+    )?;
+    setsockopt(&fd, sockopt::ReuseAddr, &true)?;
+    if v6 {
+        setsockopt(&fd, sockopt::Ipv6V6Only, &true)?;
+    }
+    let addr: SockaddrStorage = key.addr.into();
+    ns::bind(std::os::fd::AsRawFd::as_raw_fd(&fd), &addr)?;
+    match key.proto {
+        Protocol::Tcp => {
+            // listen(2) now so that the port is taken before the reply.
+            ns::listen(&fd, ns::Backlog::new(4096).unwrap_or(ns::Backlog::MAXCONN))?;
+            Ok(Bound::Tcp(std::net::TcpListener::from(fd)))
+        }
+        Protocol::Udp => Ok(Bound::Udp(std::net::UdpSocket::from(fd))),
+    }
+}

@@ -1,0 +1,501 @@
+//! Data-plane runtime: the published, immutable view of the table that
+//! listeners and connections read, and the long-lived per-service and
+//! per-server state (counters, persistence templates, live connections)
+//! carried across table changes.
+//!
+//! The table task builds a new [`ServiceRt`] for every service whose
+//! definition changed and stores it in that service's listener slot
+//! (`ArcSwap`): each new connection loads the slot once and never takes the
+//! table owner's lock.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::ctl::proto::{
+    ConnEntry, Netmask, Protocol, RealServerSpec, ServerView, ServiceKey, ServiceSpec, ServiceView,
+    Timeouts,
+};
+
+use super::sched::{self, Dest, PickCtx, Scheduler};
+use super::stats::{Counters, Estimator, ServerState};
+
+/// Milliseconds since the daemon started: a cheap monotonic clock for
+/// activity stamps (vDSO, no syscall).
+pub fn now_ms() -> u64 {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
+
+/// Idle timeouts shared by every connection; `--set` updates them in place.
+#[derive(Debug)]
+pub struct SharedTimeouts {
+    tcp: AtomicU64,
+    tcpfin: AtomicU64,
+    udp: AtomicU64,
+}
+
+impl SharedTimeouts {
+    pub fn new(t: Timeouts) -> SharedTimeouts {
+        let s = SharedTimeouts {
+            tcp: AtomicU64::new(0),
+            tcpfin: AtomicU64::new(0),
+            udp: AtomicU64::new(0),
+        };
+        s.set(t);
+        s
+    }
+    pub fn set(&self, t: Timeouts) {
+        self.tcp.store(t.tcp as u64 * 1000, Relaxed);
+        self.tcpfin.store(t.tcpfin as u64 * 1000, Relaxed);
+        self.udp.store(t.udp as u64 * 1000, Relaxed);
+    }
+    pub fn tcp_ms(&self) -> u64 {
+        self.tcp.load(Relaxed)
+    }
+    pub fn tcpfin_ms(&self) -> u64 {
+        self.tcpfin.load(Relaxed)
+    }
+    pub fn udp_ms(&self) -> u64 {
+        self.udp.load(Relaxed)
+    }
+}
+
+/// Connection state as `-L -c` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ConnState {
+    Established = 0,
+    /// The server closed its side first.
+    FinWait = 1,
+    /// The client closed its side first.
+    CloseWait = 2,
+    Udp = 3,
+}
+
+impl ConnState {
+    fn from_u8(v: u8) -> ConnState {
+        match v {
+            0 => ConnState::Established,
+            1 => ConnState::FinWait,
+            2 => ConnState::CloseWait,
+            _ => ConnState::Udp,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            ConnState::Established => "ESTABLISHED",
+            ConnState::FinWait => "FIN_WAIT",
+            ConnState::CloseWait => "CLOSE_WAIT",
+            ConnState::Udp => "UDP",
+        }
+    }
+}
+
+/// One live connection or UDP flow, registered for `-L -c`.
+#[derive(Debug)]
+pub struct ConnInfo {
+    pub client: SocketAddr,
+    pub dest: SocketAddr,
+    pub state: AtomicU8,
+    /// `now_ms()` of the last byte seen in either direction.
+    pub last: AtomicU64,
+}
+
+impl ConnInfo {
+    pub fn new(client: SocketAddr, dest: SocketAddr, state: ConnState) -> ConnInfo {
+        ConnInfo {
+            client,
+            dest,
+            state: AtomicU8::new(state as u8),
+            last: AtomicU64::new(now_ms()),
+        }
+    }
+    pub fn state(&self) -> ConnState {
+        ConnState::from_u8(self.state.load(Relaxed))
+    }
+    pub fn set_state(&self, s: ConnState) {
+        self.state.store(s as u8, Relaxed);
+    }
+    pub fn touch(&self) {
+        self.last.store(now_ms(), Relaxed);
+    }
+    /// The idle limit that applies in the current state.
+    pub fn idle_limit_ms(&self, t: &SharedTimeouts) -> u64 {
+        match self.state() {
+            ConnState::Established => t.tcp_ms(),
+            ConnState::FinWait | ConnState::CloseWait => t.tcpfin_ms(),
+            ConnState::Udp => t.udp_ms(),
+        }
+    }
+}
+
+/// A persistence template: a client network pinned to a real server.
+#[derive(Debug)]
+struct Template {
+    dest: SocketAddr,
+    server: Arc<ServerState>,
+    expires_ms: u64,
+    /// Connections currently attached (the template outlives its timeout while > 0).
+    refs: u32,
+    assured: bool,
+}
+
+impl Drop for Template {
+    fn drop(&mut self) {
+        self.server.persist.fetch_sub(1, Relaxed);
+    }
+}
+
+/// State of one virtual service that survives edits of its definition.
+#[derive(Debug, Default)]
+pub struct ServiceState {
+    pub counters: Counters,
+    pub est: Estimator,
+    next_conn: AtomicU64,
+    conns: Mutex<HashMap<u64, Arc<ConnInfo>>>,
+    templates: Mutex<HashMap<IpAddr, Template>>,
+    /// Live connections and flows of this service (for draining).
+    pub live: AtomicUsize,
+}
+
+impl ServiceState {
+    /// Register a connection for `-L -c`; the guard unregisters it.
+    pub fn register(self: &Arc<Self>, info: Arc<ConnInfo>) -> ConnRegistration {
+        let id = self.next_conn.fetch_add(1, Relaxed);
+        self.conns.lock().expect("conns lock").insert(id, info);
+        ConnRegistration {
+            svc: self.clone(),
+            id,
+        }
+    }
+}
+
+/// Removes a connection from its service's registry when dropped.
+#[derive(Debug)]
+pub struct ConnRegistration {
+    svc: Arc<ServiceState>,
+    id: u64,
+}
+
+impl Drop for ConnRegistration {
+    fn drop(&mut self) {
+        self.svc.conns.lock().expect("conns lock").remove(&self.id);
+    }
+}
+
+/// Immutable runtime of one service, replaced whenever its definition or
+/// real servers change.
+#[derive(Debug)]
+pub struct ServiceRt {
+    pub spec: ServiceSpec,
+    pub servers: Vec<RealServerSpec>,
+    /// Same order as `servers` (kernel order).
+    pub dests: Vec<Dest>,
+    pub sched: Box<dyn Scheduler>,
+    pub state: Arc<ServiceState>,
+}
+
+/// The result of scheduling one new connection.
+#[derive(Debug)]
+pub struct Pick {
+    pub index: usize,
+    /// The template this connection is attached to (persistent services).
+    pub template: Option<IpAddr>,
+}
+
+impl ServiceRt {
+    pub fn build(
+        spec: ServiceSpec,
+        servers: Vec<RealServerSpec>,
+        state: Arc<ServiceState>,
+        mut server_state: impl FnMut(&SocketAddr) -> Arc<ServerState>,
+        prev: Option<&ServiceRt>,
+    ) -> ServiceRt {
+        let dests: Vec<Dest> = servers
+            .iter()
+            .map(|s| {
+                let last = prev
+                    .and_then(|p| p.dests.iter().find(|d| d.addr == s.addr))
+                    .map(|d| d.last_weight)
+                    .unwrap_or(s.weight);
+                Dest {
+                    addr: s.addr,
+                    weight: s.weight,
+                    last_weight: if s.weight > 0 { s.weight } else { last },
+                    u_threshold: s.u_threshold,
+                    l_threshold: s.l_threshold,
+                    state: server_state(&s.addr),
+                }
+            })
+            .collect();
+        let sched = sched::build(&spec.scheduler, spec.sched_flags, &dests)
+            .expect("scheduler name validated by the table");
+        ServiceRt {
+            spec,
+            servers,
+            dests,
+            sched,
+            state,
+        }
+    }
+
+    /// Choose a real server for a new connection from `client`, honouring
+    /// persistence templates; `skip` lists servers that just failed.
+    pub fn schedule(&self, client: SocketAddr, skip: &[usize]) -> Option<Pick> {
+        let Some(timeout) = self.spec.persistent else {
+            let ctx = PickCtx {
+                client,
+                vip: self.spec.key.addr,
+                skip,
+            };
+            return self.sched.pick(&self.dests, &ctx).map(|index| Pick {
+                index,
+                template: None,
+            });
+        };
+        let net = mask(client.ip(), &self.spec.netmask);
+        let now = now_ms();
+        let mut templates = self.state.templates.lock().expect("templates lock");
+        if let Some(t) = templates.get_mut(&net) {
+            let live = t.expires_ms > now || t.refs > 0;
+            let found = self.dests.iter().position(|d| d.addr == t.dest);
+            match found {
+                Some(i) if live && !skip.contains(&i) && !self.dests[i].state.is_down() => {
+                    t.expires_ms = now + timeout as u64 * 1000;
+                    t.refs += 1;
+                    return Some(Pick {
+                        index: i,
+                        template: Some(net),
+                    });
+                }
+                _ => {
+                    templates.remove(&net);
+                }
+            }
+        }
+        let ctx = PickCtx {
+            client,
+            vip: self.spec.key.addr,
+            skip,
+        };
+        let index = self.sched.pick(&self.dests, &ctx)?;
+        let server = self.dests[index].state.clone();
+        server.persist.fetch_add(1, Relaxed);
+        templates.insert(
+            net,
+            Template {
+                dest: self.dests[index].addr,
+                server,
+                expires_ms: now + timeout as u64 * 1000,
+                refs: 1,
+                assured: false,
+            },
+        );
+        Some(Pick {
+            index,
+            template: Some(net),
+        })
+    }
+
+    /// A connection attached to a template ended (or failed to connect).
+    pub fn release_template(&self, net: IpAddr, assured: bool) {
+        let mut templates = self.state.templates.lock().expect("templates lock");
+        if let Some(t) = templates.get_mut(&net) {
+            t.refs = t.refs.saturating_sub(1);
+            t.assured |= assured;
+        }
+    }
+
+    /// A connect through a template failed: forget the template so the
+    /// client is scheduled afresh.
+    pub fn drop_template(&self, net: IpAddr) {
+        self.state
+            .templates
+            .lock()
+            .expect("templates lock")
+            .remove(&net);
+    }
+
+    /// Drop expired templates (called from the periodic tick).
+    pub fn expire_templates(&self) {
+        let now = now_ms();
+        let mut templates = self.state.templates.lock().expect("templates lock");
+        templates.retain(|_, t| t.expires_ms > now || t.refs > 0);
+    }
+
+    /// The listing view of this service.
+    pub fn view(&self, local: &dyn Fn(&IpAddr) -> bool) -> ServiceView {
+        let now = self.state.counters.snapshot();
+        let servers = self
+            .servers
+            .iter()
+            .zip(&self.dests)
+            .map(|(spec, d)| {
+                let c = d.state.counters.snapshot();
+                ServerView {
+                    spec: spec.clone(),
+                    shown_forward: if local(&spec.addr.ip()) {
+                        crate::ctl::proto::Forward::Local
+                    } else {
+                        spec.forward
+                    },
+                    active_conns: d.state.active(),
+                    inactive_conns: d.state.inactive(),
+                    persist_conns: d.state.persist.load(Relaxed),
+                    stats: d.state.est.since_zero(c),
+                    rates: d.state.est.rates(),
+                }
+            })
+            .collect();
+        ServiceView {
+            spec: self.spec.clone(),
+            stats: self.state.est.since_zero(now),
+            rates: self.state.est.rates(),
+            servers,
+        }
+    }
+
+    /// `-L -c` entries of this service: templates first, then connections.
+    pub fn connections(&self, timeouts: &SharedTimeouts, out: &mut Vec<ConnEntry>) {
+        let now = now_ms();
+        let proto = self.spec.key.proto;
+        let vip = self.spec.key.addr;
+        for (net, t) in self.state.templates.lock().expect("templates lock").iter() {
+            out.push(ConnEntry {
+                proto,
+                client: SocketAddr::new(*net, 0),
+                virt: vip,
+                dest: t.dest,
+                state: if t.assured { "ASSURED" } else { "NONE" }.to_string(),
+                expires: (t.expires_ms.saturating_sub(now) / 1000) as u32,
+                template: true,
+            });
+        }
+        for c in self.state.conns.lock().expect("conns lock").values() {
+            let idle = now.saturating_sub(c.last.load(Relaxed));
+            let left = c.idle_limit_ms(timeouts).saturating_sub(idle);
+            out.push(ConnEntry {
+                proto,
+                client: c.client,
+                virt: vip,
+                dest: c.dest,
+                state: c.state().name().to_string(),
+                expires: left.div_ceil(1000) as u32,
+                template: false,
+            });
+        }
+    }
+}
+
+/// A connection was bound to `dest`: set OVERLOAD when the upper threshold
+/// is reached (reference §3.16).
+pub fn overload_on_bind(dest: &Dest) {
+    let s = &dest.state;
+    if dest.u_threshold != 0 && s.active() + s.inactive() >= dest.u_threshold {
+        s.overloaded.store(true, Relaxed);
+    }
+}
+
+/// A connection left `dest`: clear OVERLOAD below the lower threshold, or
+/// below 75 % of the upper one when no lower threshold is set.
+pub fn overload_on_unbind(dest: &Dest) {
+    let s = &dest.state;
+    let total = s.active() as u64 + s.inactive() as u64;
+    let (u, l) = (dest.u_threshold as u64, dest.l_threshold as u64);
+    let clear = if l != 0 {
+        total < l
+    } else if u != 0 {
+        total * 4 < u * 3
+    } else {
+        true
+    };
+    if clear {
+        s.overloaded.store(false, Relaxed);
+    }
+}
+
+/// Apply a persistence netmask to a client address.
+pub fn mask(ip: IpAddr, m: &Netmask) -> IpAddr {
+    match (ip, m) {
+        (IpAddr::V4(a), Netmask::V4(m)) => IpAddr::V4((u32::from(a) & u32::from(*m)).into()),
+        (IpAddr::V6(a), Netmask::V6(p)) => {
+            let bits = u128::from(a);
+            let keep = if *p == 0 {
+                0
+            } else {
+                u128::MAX << (128 - (*p as u32).min(128))
+            };
+            IpAddr::V6((bits & keep).into())
+        }
+        (IpAddr::V4(a), Netmask::V6(_)) => IpAddr::V4(a),
+        (IpAddr::V6(a), Netmask::V4(_)) => IpAddr::V6(a),
+    }
+}
+
+/// What all readers (control socket listings, the tick) see of the data plane.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// Creation order.
+    pub services: Vec<Arc<ServiceRt>>,
+    pub by_key: HashMap<ServiceKey, usize>,
+    pub timeouts: Timeouts,
+}
+
+impl Snapshot {
+    pub fn get(&self, key: &ServiceKey) -> Option<&Arc<ServiceRt>> {
+        self.by_key.get(key).map(|&i| &self.services[i])
+    }
+}
+
+/// Addresses of this host, for the `Local` method in listings.
+pub fn local_addrs() -> Vec<IpAddr> {
+    let mut out = Vec::new();
+    if let Ok(addrs) = nix::ifaddrs::getifaddrs() {
+        for a in addrs {
+            if let Some(addr) = a.address {
+                if let Some(v4) = addr.as_sockaddr_in() {
+                    out.push(IpAddr::V4(v4.ip()));
+                } else if let Some(v6) = addr.as_sockaddr_in6() {
+                    out.push(IpAddr::V6(v6.ip()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// True when `ip` belongs to this host.
+pub fn is_local(ip: &IpAddr, addrs: &[IpAddr]) -> bool {
+    ip.is_loopback() || addrs.contains(ip)
+}
+
+/// Default connect timeout to a real server.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Protocol helper used in logs.
+pub fn proto_name(p: Protocol) -> &'static str {
+    p.name()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks() {
+        let ip: IpAddr = "192.168.7.9".parse().unwrap();
+        assert_eq!(
+            mask(ip, &Netmask::V4("255.255.255.0".parse().unwrap())),
+            "192.168.7.0".parse::<IpAddr>().unwrap()
+        );
+        let ip6: IpAddr = "2001:db8::1234".parse().unwrap();
+        assert_eq!(
+            mask(ip6, &Netmask::V6(64)),
+            "2001:db8::".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(mask(ip6, &Netmask::V6(128)), ip6);
+    }
+}

@@ -1,0 +1,501 @@
+//! The virtual-service table: pure validation and application of mutations.
+//! No I/O, no tokio: the table task owns one `Table`, applies requests to it
+//! and publishes the result to the data plane and the state file.
+//!
+//! Errors mimic what the kernel returns to ipvsadm (reference §8.3), with the
+//! message ipvsadm prints for that errno, so `rvsadm` shows identical text.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+
+use serde::{Deserialize, Serialize};
+
+use crate::ctl::proto::{
+    ErrorKind, Forward, Netmask, Protocol, RealServerSpec, Request, ServiceKey, ServiceSpec,
+    Timeouts, MAX_TIMEOUT, SCHED_FLAG_1, SCHED_FLAG_2, SCHED_FLAG_3,
+};
+
+use super::sched;
+
+/// A rejected mutation: what went wrong, in ipvsadm's words where it has some.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl TableError {
+    fn new(kind: ErrorKind, message: impl Into<String>) -> TableError {
+        TableError {
+            kind,
+            message: message.into(),
+        }
+    }
+    fn service_exists() -> TableError {
+        TableError::new(ErrorKind::ServiceExists, "Service already exists")
+    }
+    fn no_such_service() -> TableError {
+        TableError::new(ErrorKind::NoSuchService, "No such service")
+    }
+    fn service_not_defined() -> TableError {
+        TableError::new(ErrorKind::ServiceNotDefined, "Service not defined")
+    }
+    fn invalid(why: &str) -> TableError {
+        TableError::new(
+            ErrorKind::Invalid,
+            format!("Invalid operation.  Possibly wrong module version, address not unicast, ... ({why})"),
+        )
+    }
+    fn out_of_range(why: &str) -> TableError {
+        TableError::new(
+            ErrorKind::OutOfRange,
+            format!("Numerical result out of range ({why})"),
+        )
+    }
+    fn not_supported(what: &str) -> TableError {
+        TableError::new(
+            ErrorKind::NotSupported,
+            format!("not supported by rvs yet: {what}"),
+        )
+    }
+}
+
+impl std::fmt::Display for TableError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// One virtual service and its real servers, in kernel list order (most
+/// recently added first).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Service {
+    pub spec: ServiceSpec,
+    pub servers: Vec<RealServerSpec>,
+}
+
+/// The whole table. Services keep creation order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Table {
+    services: Vec<Service>,
+    index: HashMap<ServiceKey, usize>,
+    timeouts: Timeouts,
+}
+
+/// What a successful mutation changed, for the table task to act upon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// The table changed: persist and publish it.
+    Table,
+    /// Counters of one service, or all, must be zeroed (not persisted).
+    Zero(Option<ServiceKey>),
+}
+
+impl Table {
+    /// Rebuild a table from its persisted parts.
+    pub fn from_parts(services: Vec<Service>, timeouts: Timeouts) -> Table {
+        let index = services
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.spec.key, i))
+            .collect();
+        Table {
+            services,
+            index,
+            timeouts,
+        }
+    }
+
+    pub fn services(&self) -> &[Service] {
+        &self.services
+    }
+
+    pub fn service(&self, key: &ServiceKey) -> Option<&Service> {
+        self.index.get(key).map(|&i| &self.services[i])
+    }
+
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
+    }
+
+    /// Validate and apply one mutation. On error the table is unchanged.
+    pub fn apply(&mut self, req: &Request) -> Result<Change, TableError> {
+        match req {
+            Request::AddService(spec) => self.add_service(spec),
+            Request::EditService(spec) => self.edit_service(spec),
+            Request::DeleteService(key) => self.delete_service(key),
+            Request::Clear => {
+                self.services.clear();
+                self.index.clear();
+                Ok(Change::Table)
+            }
+            Request::AddServer { service, server } => self.add_server(service, server),
+            Request::EditServer { service, server } => self.edit_server(service, server),
+            Request::DeleteServer { service, server } => self.delete_server(service, server),
+            Request::Zero(key) => match key {
+                Some(k) if !self.index.contains_key(k) => Err(TableError::no_such_service()),
+                _ => Ok(Change::Zero(*key)),
+            },
+            Request::SetTimeouts(t) => self.set_timeouts(t),
+            Request::Batch(reqs) => self.apply_batch(reqs).map_err(|(_, e)| e),
+            Request::Hello { .. }
+            | Request::List(_)
+            | Request::ListConnections
+            | Request::GetTimeouts => {
+                Err(TableError::new(ErrorKind::Protocol, "not a table change"))
+            }
+        }
+    }
+
+    /// Apply a batch all or nothing. On error returns the failing index and
+    /// leaves the table untouched.
+    pub fn apply_batch(&mut self, reqs: &[Request]) -> Result<Change, (usize, TableError)> {
+        let mut next = self.clone();
+        for (i, req) in reqs.iter().enumerate() {
+            if matches!(req, Request::Batch(_)) {
+                return Err((
+                    i,
+                    TableError::new(ErrorKind::Protocol, "a batch cannot contain a batch"),
+                ));
+            }
+            next.apply(req).map_err(|e| (i, e))?;
+        }
+        *self = next;
+        Ok(Change::Table)
+    }
+
+    fn add_service(&mut self, spec: &ServiceSpec) -> Result<Change, TableError> {
+        if self.index.contains_key(&spec.key) {
+            return Err(TableError::service_exists());
+        }
+        validate_service(spec)?;
+        self.index.insert(spec.key, self.services.len());
+        self.services.push(Service {
+            spec: spec.clone(),
+            servers: Vec::new(),
+        });
+        Ok(Change::Table)
+    }
+
+    fn edit_service(&mut self, spec: &ServiceSpec) -> Result<Change, TableError> {
+        let i = *self
+            .index
+            .get(&spec.key)
+            .ok_or_else(TableError::no_such_service)?;
+        validate_service(spec)?;
+        self.services[i].spec = spec.clone();
+        Ok(Change::Table)
+    }
+
+    fn delete_service(&mut self, key: &ServiceKey) -> Result<Change, TableError> {
+        let i = self
+            .index
+            .remove(key)
+            .ok_or_else(TableError::no_such_service)?;
+        self.services.remove(i);
+        for s in &self.services[i..] {
+            *self.index.get_mut(&s.spec.key).expect("indexed") -= 1;
+        }
+        Ok(Change::Table)
+    }
+
+    fn service_mut(&mut self, key: &ServiceKey) -> Result<&mut Service, TableError> {
+        let i = *self
+            .index
+            .get(key)
+            .ok_or_else(TableError::service_not_defined)?;
+        Ok(&mut self.services[i])
+    }
+
+    fn add_server(
+        &mut self,
+        key: &ServiceKey,
+        server: &RealServerSpec,
+    ) -> Result<Change, TableError> {
+        let svc = self.service_mut(key)?;
+        if svc.servers.iter().any(|s| s.addr == server.addr) {
+            return Err(TableError::new(
+                ErrorKind::DestinationExists,
+                "Destination already exists",
+            ));
+        }
+        validate_server(key, server)?;
+        svc.servers.insert(0, server.clone());
+        Ok(Change::Table)
+    }
+
+    fn edit_server(
+        &mut self,
+        key: &ServiceKey,
+        server: &RealServerSpec,
+    ) -> Result<Change, TableError> {
+        let svc = self.service_mut(key)?;
+        let pos = svc
+            .servers
+            .iter()
+            .position(|s| s.addr == server.addr)
+            .ok_or_else(no_such_destination)?;
+        validate_server(key, server)?;
+        svc.servers[pos] = server.clone();
+        Ok(Change::Table)
+    }
+
+    fn delete_server(&mut self, key: &ServiceKey, addr: &SocketAddr) -> Result<Change, TableError> {
+        let svc = self.service_mut(key)?;
+        let pos = svc
+            .servers
+            .iter()
+            .position(|s| s.addr == *addr)
+            .ok_or_else(no_such_destination)?;
+        svc.servers.remove(pos);
+        Ok(Change::Table)
+    }
+
+    fn set_timeouts(&mut self, t: &Timeouts) -> Result<Change, TableError> {
+        for v in [t.tcp, t.tcpfin, t.udp] {
+            if v > MAX_TIMEOUT {
+                return Err(TableError::invalid("timeout above 2678400 s"));
+            }
+        }
+        let keep = |new: u32, old: u32| if new == 0 { old } else { new };
+        self.timeouts = Timeouts {
+            tcp: keep(t.tcp, self.timeouts.tcp),
+            tcpfin: keep(t.tcpfin, self.timeouts.tcpfin),
+            udp: keep(t.udp, self.timeouts.udp),
+        };
+        Ok(Change::Table)
+    }
+}
+
+fn no_such_destination() -> TableError {
+    TableError::new(ErrorKind::NoSuchDestination, "No such destination")
+}
+
+fn validate_service(spec: &ServiceSpec) -> Result<(), TableError> {
+    if !sched::exists(&spec.scheduler) {
+        return Err(TableError::new(
+            ErrorKind::SchedulerNotFound,
+            "Scheduler or persistence engine not found",
+        ));
+    }
+    if spec.pe.is_some() {
+        return Err(TableError::not_supported("persistence engines (--pe)"));
+    }
+    let ip = spec.key.addr.ip();
+    if !is_unicast(&ip) && !ip.is_unspecified() {
+        return Err(TableError::invalid("virtual address is not unicast"));
+    }
+    if spec.key.addr.port() == 0 {
+        return Err(TableError::not_supported(
+            "port 0 (all ports) services; rvs listens on one port per service, give the service a port",
+        ));
+    }
+    match (spec.netmask, ip) {
+        (Netmask::V6(p), IpAddr::V6(_)) if !(1..=128).contains(&p) => {
+            return Err(TableError::invalid("IPv6 prefix length must be 1..128"))
+        }
+        (Netmask::V4(_), IpAddr::V6(_)) | (Netmask::V6(_), IpAddr::V4(_)) => {
+            return Err(TableError::invalid(
+                "netmask family differs from the service's",
+            ))
+        }
+        _ => {}
+    }
+    if let Some(t) = spec.persistent {
+        if t == 0 || t > MAX_TIMEOUT {
+            return Err(TableError::invalid(
+                "persistence timeout must be 1..2678400",
+            ));
+        }
+    }
+    if spec.ops && spec.key.proto != Protocol::Udp {
+        return Err(TableError::invalid(
+            "one-packet scheduling is only for UDP services",
+        ));
+    }
+    let known = SCHED_FLAG_1 | SCHED_FLAG_2 | SCHED_FLAG_3;
+    if spec.sched_flags & !known != 0 {
+        return Err(TableError::invalid("unknown scheduler flags"));
+    }
+    Ok(())
+}
+
+fn validate_server(key: &ServiceKey, server: &RealServerSpec) -> Result<(), TableError> {
+    if server.forward != Forward::Masq {
+        return Err(TableError::not_supported(
+            "forwarding methods other than masquerading (-m)",
+        ));
+    }
+    if server.weight > i32::MAX as u32 {
+        return Err(TableError::out_of_range("weight above 2147483647"));
+    }
+    if server.u_threshold > i32::MAX as u32 || server.l_threshold > i32::MAX as u32 {
+        return Err(TableError::out_of_range("threshold above 2147483647"));
+    }
+    if server.l_threshold > server.u_threshold {
+        return Err(TableError::out_of_range(
+            "lower threshold above upper threshold",
+        ));
+    }
+    if !is_unicast(&server.addr.ip()) {
+        return Err(TableError::invalid("real server address is not unicast"));
+    }
+    if server.addr.port() == 0 {
+        return Err(TableError::invalid("real server port 0"));
+    }
+    if server.addr == key.addr {
+        return Err(TableError::invalid(
+            "real server is the virtual service itself",
+        ));
+    }
+    Ok(())
+}
+
+fn is_unicast(ip: &IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => !(v4.is_unspecified() || v4.is_broadcast() || v4.is_multicast()),
+        IpAddr::V6(v6) => !(v6.is_unspecified() || v6.is_multicast()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(s: &str) -> ServiceKey {
+        ServiceKey {
+            proto: Protocol::Tcp,
+            addr: s.parse().unwrap(),
+        }
+    }
+
+    fn server(s: &str, w: u32) -> RealServerSpec {
+        RealServerSpec {
+            weight: w,
+            ..RealServerSpec::new(s.parse().unwrap())
+        }
+    }
+
+    #[test]
+    fn add_list_order_and_errors() {
+        let mut t = Table::default();
+        let k = key("10.0.0.1:80");
+        t.apply(&Request::AddService(ServiceSpec::new(k))).unwrap();
+        assert_eq!(
+            t.apply(&Request::AddService(ServiceSpec::new(k)))
+                .unwrap_err()
+                .message,
+            "Service already exists"
+        );
+        t.apply(&Request::AddServer {
+            service: k,
+            server: server("10.0.1.1:80", 1),
+        })
+        .unwrap();
+        t.apply(&Request::AddServer {
+            service: k,
+            server: server("10.0.1.2:80", 2),
+        })
+        .unwrap();
+        let addrs: Vec<_> = t
+            .service(&k)
+            .unwrap()
+            .servers
+            .iter()
+            .map(|s| s.addr.to_string())
+            .collect();
+        assert_eq!(
+            addrs,
+            ["10.0.1.2:80", "10.0.1.1:80"],
+            "most recently added first"
+        );
+        let e = t
+            .apply(&Request::AddServer {
+                service: k,
+                server: server("10.0.1.2:80", 2),
+            })
+            .unwrap_err();
+        assert_eq!(e.message, "Destination already exists");
+        let e = t.apply(&Request::DeleteServer {
+            service: key("10.0.0.9:80"),
+            server: "10.0.1.2:80".parse().unwrap(),
+        });
+        assert_eq!(e.unwrap_err().message, "Service not defined");
+        let e = t
+            .apply(&Request::EditServer {
+                service: k,
+                server: server("10.0.1.9:80", 1),
+            })
+            .unwrap_err();
+        assert_eq!(e.message, "No such destination");
+        let e = t
+            .apply(&Request::DeleteService(key("10.0.0.9:80")))
+            .unwrap_err();
+        assert_eq!(e.message, "No such service");
+    }
+
+    #[test]
+    fn thresholds_and_scheduler_checked() {
+        let mut t = Table::default();
+        let k = key("10.0.0.1:80");
+        let mut spec = ServiceSpec::new(k);
+        spec.scheduler = "bogus".into();
+        assert_eq!(
+            t.apply(&Request::AddService(spec)).unwrap_err().kind,
+            ErrorKind::SchedulerNotFound
+        );
+        t.apply(&Request::AddService(ServiceSpec::new(k))).unwrap();
+        let mut s = server("10.0.1.1:80", 1);
+        s.l_threshold = 5;
+        let e = t
+            .apply(&Request::AddServer {
+                service: k,
+                server: s,
+            })
+            .unwrap_err();
+        assert!(e.message.starts_with("Numerical result out of range"));
+    }
+
+    #[test]
+    fn batch_is_atomic_and_delete_reindexes() {
+        let mut t = Table::default();
+        let (a, b, c) = (key("10.0.0.1:80"), key("10.0.0.2:80"), key("10.0.0.3:80"));
+        for k in [a, b, c] {
+            t.apply(&Request::AddService(ServiceSpec::new(k))).unwrap();
+        }
+        let before = t.clone();
+        let batch = vec![
+            Request::DeleteService(a),
+            Request::AddService(ServiceSpec::new(b)),
+        ];
+        assert_eq!(t.apply_batch(&batch).unwrap_err().0, 1);
+        assert_eq!(t, before);
+        t.apply(&Request::DeleteService(a)).unwrap();
+        assert!(t.service(&c).is_some());
+        t.apply(&Request::AddServer {
+            service: c,
+            server: server("10.0.1.1:80", 1),
+        })
+        .unwrap();
+        assert_eq!(t.service(&c).unwrap().servers.len(), 1);
+    }
+
+    #[test]
+    fn set_timeouts_zero_keeps() {
+        let mut t = Table::default();
+        t.apply(&Request::SetTimeouts(Timeouts {
+            tcp: 0,
+            tcpfin: 30,
+            udp: 0,
+        }))
+        .unwrap();
+        assert_eq!(
+            t.timeouts(),
+            Timeouts {
+                tcp: 900,
+                tcpfin: 30,
+                udp: 300
+            }
+        );
+    }
+}

@@ -1,0 +1,320 @@
+//! TCP forwarding (masquerading as a full proxy): accept → schedule →
+//! connect (bounded, retried on other servers) → copy both ways until both
+//! sides closed, passing each side's FIN on (half-close), under the idle
+//! limits of `--set tcp tcpfin udp`.
+//!
+//! Accounting follows the kernel's director view: a connection is active
+//! while established and inactive once either side has closed; `Conns`
+//! counts connections bound to a server; packets are the segments the
+//! kernel counted on each socket (`TCP_INFO`), read when the connection ends.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, OwnedSemaphorePermit};
+
+use super::dataplane::Shared;
+use super::runtime::{
+    now_ms, overload_on_bind, overload_on_unbind, ConnInfo, ConnState, ServiceRt, CONNECT_TIMEOUT,
+};
+use super::sched::Dest;
+use super::stats::{Counters, ServerState};
+use super::sys;
+
+/// Accept loop of one TCP virtual service.
+pub async fn run_listener(
+    listener: std::net::TcpListener,
+    slot: Arc<ArcSwap<ServiceRt>>,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let listener = match TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot register TCP listener");
+            return;
+        }
+    };
+    let mut backoff = Duration::from_millis(5);
+    loop {
+        // Take a permit before accepting: at the cap, connections wait in the backlog.
+        let permit = tokio::select! {
+            _ = stop.changed() => break,
+            p = shared.conn_limit.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
+        let accepted = tokio::select! {
+            _ = stop.changed() => break,
+            r = listener.accept() => r,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                backoff = Duration::from_millis(5);
+                let rt = slot.load_full();
+                tokio::spawn(handle(stream, peer, rt, shared.clone(), permit));
+            }
+            Err(e) => {
+                // EMFILE/ENFILE/ENOBUFS: back off instead of spinning.
+                tracing::warn!(error = %e, backoff_ms = backoff.as_millis() as u64, "accept failed");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+/// Counts a connection in the daemon's and the service's live totals.
+struct LiveGuard<'a> {
+    shared: &'a Shared,
+    rt: &'a ServiceRt,
+}
+
+impl<'a> LiveGuard<'a> {
+    fn new(shared: &'a Shared, rt: &'a ServiceRt) -> Self {
+        shared.live.fetch_add(1, Relaxed);
+        rt.state.live.fetch_add(1, Relaxed);
+        LiveGuard { shared, rt }
+    }
+}
+
+impl Drop for LiveGuard<'_> {
+    fn drop(&mut self) {
+        self.shared.live.fetch_sub(1, Relaxed);
+        self.rt.state.live.fetch_sub(1, Relaxed);
+    }
+}
+
+async fn handle(
+    client: TcpStream,
+    peer: SocketAddr,
+    rt: Arc<ServiceRt>,
+    shared: Arc<Shared>,
+    _permit: OwnedSemaphorePermit,
+) {
+    let _live = LiveGuard::new(&shared, &rt);
+    let mut skip: Vec<usize> = Vec::new();
+    loop {
+        let Some(pick) = rt.schedule(peer, &skip) else {
+            tracing::debug!(client = %peer, service = %rt.spec.key.addr, "no real server available");
+            reset(client);
+            return;
+        };
+        let dest = &rt.dests[pick.index];
+        match connect(dest.addr).await {
+            Ok(server) => {
+                note_success(dest);
+                let assured = forward(client, server, peer, &rt, dest, &shared).await;
+                if let Some(net) = pick.template {
+                    rt.release_template(net, assured);
+                }
+                return;
+            }
+            Err(e) => {
+                note_failure(dest, &e, &shared);
+                if let Some(net) = pick.template {
+                    rt.drop_template(net);
+                }
+                skip.push(pick.index);
+            }
+        }
+    }
+}
+
+async fn connect(addr: SocketAddr) -> std::io::Result<TcpStream> {
+    match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
+        Ok(r) => r,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "connect timed out",
+        )),
+    }
+}
+
+fn reset(client: TcpStream) {
+    let _ = client.set_zero_linger();
+    drop(client);
+}
+
+fn note_success(dest: &Dest) {
+    dest.state.connect_failures.store(0, Relaxed);
+    if dest.state.down.swap(false, Relaxed) {
+        tracing::info!(server = %dest.addr, "real server answers again: back in rotation");
+    }
+}
+
+/// Passive health: after `fail_after` consecutive failed connects the server
+/// is marked failed; a background probe brings it back when it accepts.
+fn note_failure(dest: &Dest, e: &std::io::Error, shared: &Shared) {
+    let n = dest.state.connect_failures.fetch_add(1, Relaxed) + 1;
+    tracing::debug!(server = %dest.addr, error = %e, failures = n, "connect to real server failed");
+    if n >= shared.fail_after && !dest.state.down.swap(true, Relaxed) {
+        tracing::warn!(server = %dest.addr, error = %e, failures = n, "real server marked failed: out of rotation");
+        tokio::spawn(recovery_probe(dest.addr, dest.state.clone()));
+    }
+}
+
+/// Probe a failed server with TCP connects until it answers (or until
+/// something else, e.g. a successful retry, cleared the mark).
+async fn recovery_probe(addr: SocketAddr, state: Arc<ServerState>) {
+    let mut delay = Duration::from_millis(500);
+    while state.is_down() && Arc::strong_count(&state) > 1 {
+        tokio::time::sleep(delay).await;
+        if let Ok(Ok(_)) = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
+            state.connect_failures.store(0, Relaxed);
+            if state.down.swap(false, Relaxed) {
+                tracing::info!(server = %addr, "real server answers again: back in rotation");
+            }
+            return;
+        }
+        delay = (delay * 2).min(Duration::from_secs(2));
+    }
+}
+
+/// Per-connection accounting on a real server: active/inactive counts and
+/// the upper/lower threshold overload flag (reference §3.16).
+struct Binding<'a> {
+    dest: &'a Dest,
+    info: Arc<ConnInfo>,
+}
+
+impl<'a> Binding<'a> {
+    fn new(dest: &'a Dest, info: Arc<ConnInfo>) -> Self {
+        dest.state.active.fetch_add(1, Relaxed);
+        overload_on_bind(dest);
+        Binding { dest, info }
+    }
+
+    /// First FIN seen: the connection leaves the active count.
+    fn closing(&self, state: ConnState) {
+        if self
+            .info
+            .state
+            .compare_exchange(ConnState::Established as u8, state as u8, Relaxed, Relaxed)
+            .is_ok()
+        {
+            self.dest.state.active.fetch_sub(1, Relaxed);
+            self.dest.state.inactive.fetch_add(1, Relaxed);
+        }
+    }
+}
+
+impl Drop for Binding<'_> {
+    fn drop(&mut self) {
+        if self.info.state() == ConnState::Established {
+            self.dest.state.active.fetch_sub(1, Relaxed);
+        } else {
+            self.dest.state.inactive.fetch_sub(1, Relaxed);
+        }
+        overload_on_unbind(self.dest);
+    }
+}
+
+/// Relay one connection; returns true when it was established (for the
+/// template's ASSURED state).
+async fn forward(
+    mut client: TcpStream,
+    mut server: TcpStream,
+    peer: SocketAddr,
+    rt: &ServiceRt,
+    dest: &Dest,
+    shared: &Shared,
+) -> bool {
+    let _ = client.set_nodelay(true);
+    let _ = server.set_nodelay(true);
+    rt.state.counters.conns.fetch_add(1, Relaxed);
+    dest.state.counters.conns.fetch_add(1, Relaxed);
+    let info = Arc::new(ConnInfo::new(peer, dest.addr, ConnState::Established));
+    let _reg = rt.state.register(info.clone());
+    let binding = Binding::new(dest, info.clone());
+    let counters = [&rt.state.counters, &dest.state.counters];
+    {
+        let (mut cr, mut cw) = client.split();
+        let (mut sr, mut sw) = server.split();
+        let up = async {
+            let r = pump(&mut cr, &mut sw, &info, &counters, true).await;
+            binding.closing(ConnState::CloseWait);
+            r
+        };
+        let down = async {
+            let r = pump(&mut sr, &mut cw, &info, &counters, false).await;
+            binding.closing(ConnState::FinWait);
+            r
+        };
+        let both = async { tokio::try_join!(up, down) };
+        tokio::select! {
+            r = both => {
+                if let Err(e) = r {
+                    tracing::debug!(client = %peer, server = %dest.addr, error = %e, "connection ended with an error");
+                }
+            }
+            _ = idle_watch(&info, shared) => {
+                tracing::debug!(client = %peer, server = %dest.addr, "idle limit reached: closing");
+            }
+        }
+    }
+    account_packets(&client, &server, &counters);
+    true
+}
+
+/// Copy one direction; on EOF pass the FIN on.
+async fn pump<R, W>(
+    r: &mut R,
+    w: &mut W,
+    info: &ConnInfo,
+    counters: &[&Counters; 2],
+    inbound: bool,
+) -> std::io::Result<()>
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        let n = r.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        w.write_all(&buf[..n]).await?;
+        info.touch();
+        for c in counters {
+            if inbound {
+                c.inbytes.fetch_add(n as u64, Relaxed);
+            } else {
+                c.outbytes.fetch_add(n as u64, Relaxed);
+            }
+        }
+    }
+    w.shutdown().await
+}
+
+/// Resolves when the connection has been idle longer than its state allows.
+async fn idle_watch(info: &ConnInfo, shared: &Shared) {
+    loop {
+        let limit = info.idle_limit_ms(&shared.timeouts);
+        let idle = now_ms().saturating_sub(info.last.load(Relaxed));
+        if idle >= limit {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(limit - idle)).await;
+    }
+}
+
+fn account_packets(client: &TcpStream, server: &TcpStream, counters: &[&Counters; 2]) {
+    let inpkts = sys::tcp_segments(client)
+        .map(|(segs_in, _)| segs_in)
+        .unwrap_or(0);
+    let outpkts = sys::tcp_segments(server)
+        .map(|(segs_in, _)| segs_in)
+        .unwrap_or(0);
+    for c in counters {
+        c.inpkts.fetch_add(inpkts, Relaxed);
+        c.outpkts.fetch_add(outpkts, Relaxed);
+    }
+}

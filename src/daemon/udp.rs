@@ -1,0 +1,216 @@
+//! UDP forwarding: one flow per client address, each with its own upstream
+//! socket connected to the chosen real server, expiring after the `udp` idle
+//! limit. With one-packet scheduling (`-o`) every datagram is scheduled on
+//! its own; flows are then kept per (client, real server) so that replies
+//! still find their way back.
+//!
+//! Accounting: every flow counts as one inactive connection (the kernel
+//! never marks UDP entries active); InPkts/OutPkts and bytes are counted per
+//! datagram; Conns counts flows, or datagrams under `-o`.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tokio::net::UdpSocket;
+use tokio::sync::watch;
+
+use super::dataplane::Shared;
+use super::runtime::{
+    now_ms, overload_on_bind, overload_on_unbind, ConnInfo, ConnState, ServiceRt,
+};
+use super::stats::Counters;
+
+type FlowKey = (SocketAddr, Option<SocketAddr>);
+
+struct Flow {
+    upstream: Arc<UdpSocket>,
+    info: Arc<ConnInfo>,
+    closed: Arc<AtomicBool>,
+    dest: usize,
+}
+
+/// Receive loop of one UDP virtual service.
+pub async fn run_listener(
+    sock: std::net::UdpSocket,
+    slot: Arc<ArcSwap<ServiceRt>>,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let sock = match UdpSocket::from_std(sock) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot register UDP socket");
+            return;
+        }
+    };
+    let mut flows: HashMap<FlowKey, Flow> = HashMap::new();
+    let mut buf = vec![0u8; 65536];
+    let mut sweep = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            _ = sweep.tick() => flows.retain(|_, f| !f.closed.load(Relaxed)),
+            r = sock.recv_from(&mut buf) => match r {
+                Ok((n, client)) => {
+                    let rt = slot.load_full();
+                    datagram(&buf[..n], client, &rt, &sock, &shared, &mut flows).await;
+                }
+                Err(e) => tracing::debug!(error = %e, "UDP receive failed"),
+            },
+        }
+    }
+}
+
+async fn datagram(
+    data: &[u8],
+    client: SocketAddr,
+    rt: &Arc<ServiceRt>,
+    sock: &Arc<UdpSocket>,
+    shared: &Arc<Shared>,
+    flows: &mut HashMap<FlowKey, Flow>,
+) {
+    let key: FlowKey = if rt.spec.ops {
+        let Some(pick) = rt.schedule(client, &[]) else {
+            return;
+        };
+        if let Some(net) = pick.template {
+            rt.release_template(net, false);
+        }
+        rt.state.counters.conns.fetch_add(1, Relaxed);
+        rt.dests[pick.index]
+            .state
+            .counters
+            .conns
+            .fetch_add(1, Relaxed);
+        (client, Some(rt.dests[pick.index].addr))
+    } else {
+        (client, None)
+    };
+    let live = flows.get(&key).is_some_and(|f| !f.closed.load(Relaxed));
+    if !live {
+        let Some(flow) = open_flow(client, key.1, rt, sock, shared).await else {
+            return;
+        };
+        flows.insert(key, flow);
+    }
+    let flow = flows.get(&key).expect("inserted above");
+    if flow.upstream.send(data).await.is_ok() {
+        flow.info.touch();
+        let dest = rt.dests.get(flow.dest).map(|d| &d.state.counters);
+        for c in std::iter::once(&rt.state.counters).chain(dest) {
+            c.inpkts.fetch_add(1, Relaxed);
+            c.inbytes.fetch_add(data.len() as u64, Relaxed);
+        }
+    }
+}
+
+/// Schedule (unless `-o` already chose `fixed`), connect an upstream socket
+/// and start the task that relays replies and expires the flow.
+async fn open_flow(
+    client: SocketAddr,
+    fixed: Option<SocketAddr>,
+    rt: &Arc<ServiceRt>,
+    sock: &Arc<UdpSocket>,
+    shared: &Arc<Shared>,
+) -> Option<Flow> {
+    let (index, template) = match fixed {
+        Some(addr) => (rt.dests.iter().position(|d| d.addr == addr)?, None),
+        None => {
+            let pick = rt.schedule(client, &[])?;
+            (pick.index, pick.template)
+        }
+    };
+    let dest = &rt.dests[index];
+    let local: SocketAddr = match dest.addr.ip() {
+        IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let upstream = match UdpSocket::bind(local).await {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot open upstream UDP socket");
+            return None;
+        }
+    };
+    if let Err(e) = upstream.connect(dest.addr).await {
+        tracing::debug!(server = %dest.addr, error = %e, "UDP connect failed");
+        return None;
+    }
+    if fixed.is_none() {
+        rt.state.counters.conns.fetch_add(1, Relaxed);
+        dest.state.counters.conns.fetch_add(1, Relaxed);
+    }
+    let permit = shared.conn_limit.clone().try_acquire_owned().ok()?;
+    let upstream = Arc::new(upstream);
+    let info = Arc::new(ConnInfo::new(client, dest.addr, ConnState::Udp));
+    let closed = Arc::new(AtomicBool::new(false));
+    let flow = Flow {
+        upstream: upstream.clone(),
+        info: info.clone(),
+        closed: closed.clone(),
+        dest: index,
+    };
+    let (rt, sock, shared) = (rt.clone(), sock.clone(), shared.clone());
+    tokio::spawn(async move {
+        let _permit = permit;
+        let dest = &rt.dests[index];
+        let _reg = rt.state.register(info.clone());
+        shared.live.fetch_add(1, Relaxed);
+        dest.state.inactive.fetch_add(1, Relaxed);
+        overload_on_bind(dest);
+        let counters = [&rt.state.counters, &dest.state.counters];
+        relay_replies(&upstream, &sock, client, &info, &counters, &shared).await;
+        closed.store(true, Relaxed);
+        dest.state.inactive.fetch_sub(1, Relaxed);
+        overload_on_unbind(dest);
+        shared.live.fetch_sub(1, Relaxed);
+        if let Some(net) = template {
+            rt.release_template(net, false);
+        }
+    });
+    Some(flow)
+}
+
+/// Send the server's replies back to the client until the flow is idle for
+/// the `udp` limit.
+async fn relay_replies(
+    upstream: &UdpSocket,
+    sock: &UdpSocket,
+    client: SocketAddr,
+    info: &ConnInfo,
+    counters: &[&Counters; 2],
+    shared: &Shared,
+) {
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let limit = shared.timeouts.udp_ms();
+        let idle = now_ms().saturating_sub(info.last.load(Relaxed));
+        if idle >= limit {
+            return;
+        }
+        tokio::select! {
+            r = upstream.recv(&mut buf) => match r {
+                Ok(n) => {
+                    if sock.send_to(&buf[..n], client).await.is_ok() {
+                        info.touch();
+                        for c in counters {
+                            c.outpkts.fetch_add(1, Relaxed);
+                            c.outbytes.fetch_add(n as u64, Relaxed);
+                        }
+                    }
+                }
+                // ICMP port unreachable and the like: end the flow so the
+                // next datagram is scheduled afresh.
+                Err(e) => {
+                    tracing::debug!(client = %client, error = %e, "UDP upstream error: flow closed");
+                    return;
+                }
+            },
+            _ = tokio::time::sleep(Duration::from_millis(limit - idle)) => {}
+        }
+    }
+}
