@@ -1,1 +1,2 @@
+mod output;
 fn main() {}
