@@ -153,7 +153,7 @@ mod tests {
     fn estimator_converges_like_the_kernel() {
         let est = Estimator::default();
         let mut s = Stats::default();
-        for _ in 0..40 {
+        for _ in 0..100 {
             s.conns += 200; // 100 conns/s over 2 s
             s.inbytes += 2_000_000; // 1 MB/s
             est.sample(s);
