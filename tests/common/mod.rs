@@ -54,14 +54,24 @@ impl Daemon {
         let dir = TempDir::new("rvsd");
         let socket = dir.0.join("rvsd.sock");
         let state_dir = dir.0.join("state");
-        let mut d = Daemon { dir, socket, state_dir, child: None, extra: extra.iter().map(|s| s.to_string()).collect() };
+        let mut d = Daemon {
+            dir,
+            socket,
+            state_dir,
+            child: None,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        };
         d.spawn().expect("rvsd starts");
         d
     }
 
     /// Start rvsd on this daemon's socket and state; Err(stderr) if it exits.
     pub fn spawn(&mut self) -> Result<(), String> {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.0.join("rvsd.log")).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.0.join("rvsd.log"))
+            .unwrap();
         let mut child = Command::new(RVSD)
             .arg("--socket")
             .arg(&self.socket)
@@ -104,7 +114,11 @@ impl Daemon {
     /// SIGTERM and wait for a clean exit.
     pub fn stop(&mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("running");
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::SIGTERM).unwrap();
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::SIGTERM,
+        )
+        .unwrap();
         child.wait().unwrap()
     }
 
@@ -184,7 +198,11 @@ pub fn stderr(o: &Output) -> String {
 
 /// A loopback port that was free a moment ago.
 pub fn free_port(ip: &str) -> u16 {
-    TcpListener::bind((ip, 0)).unwrap().local_addr().unwrap().port()
+    TcpListener::bind((ip, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A TCP back end: greets each connection with `name\n`, then echoes
@@ -235,7 +253,12 @@ impl Backend {
                 }
             }
         });
-        Backend { addr, name: name.to_string(), stop, accepted }
+        Backend {
+            addr,
+            name: name.to_string(),
+            stop,
+            accepted,
+        }
     }
 
     pub fn stop(&self) {
@@ -286,12 +309,24 @@ impl Drop for UdpBackend {
 /// Connect to `to` from source address `from` (e.g. 127.0.0.7) so that
 /// schedulers see distinct clients.
 pub fn connect_from(from: &str, to: SocketAddr) -> std::io::Result<TcpStream> {
-    use nix::sys::socket::{bind, connect, socket, AddressFamily, SockFlag, SockType, SockaddrStorage};
-    let family = if to.is_ipv6() { AddressFamily::Inet6 } else { AddressFamily::Inet };
+    use nix::sys::socket::{
+        bind, connect, socket, AddressFamily, SockFlag, SockType, SockaddrStorage,
+    };
+    let family = if to.is_ipv6() {
+        AddressFamily::Inet6
+    } else {
+        AddressFamily::Inet
+    };
     let fd: OwnedFd = socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)?;
     let local: SocketAddr = SocketAddr::new(from.parse().unwrap(), 0);
-    bind(std::os::fd::AsRawFd::as_raw_fd(&fd), &SockaddrStorage::from(local))?;
-    connect(std::os::fd::AsRawFd::as_raw_fd(&fd), &SockaddrStorage::from(to))?;
+    bind(
+        std::os::fd::AsRawFd::as_raw_fd(&fd),
+        &SockaddrStorage::from(local),
+    )?;
+    connect(
+        std::os::fd::AsRawFd::as_raw_fd(&fd),
+        &SockaddrStorage::from(to),
+    )?;
     let s = TcpStream::from(fd);
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
     Ok(s)
@@ -309,7 +344,9 @@ pub fn who_from(from: &str, vip: SocketAddr) -> String {
 
 pub fn greeting(s: &TcpStream) -> String {
     let mut line = String::new();
-    BufReader::new(s).read_line(&mut line).expect("greeting from a back end");
+    BufReader::new(s)
+        .read_line(&mut line)
+        .expect("greeting from a back end");
     line.trim_end().to_string()
 }
 
