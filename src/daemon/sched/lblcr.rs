@@ -113,7 +113,7 @@ impl Lblcr {
 
 impl Scheduler for Lblcr {
     fn pick(&self, dests: &[Dest], ctx: &PickCtx<'_>) -> Option<usize> {
-        let key = ctx.vip.ip();
+        let key = ctx.vip.ip().to_canonical();
         let now = Instant::now();
         let mut t = self.table.lock().unwrap_or_else(|e| e.into_inner());
         t.maintain(now);

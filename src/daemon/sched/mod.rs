@@ -5,6 +5,14 @@
 //! there — and asked per new connection ([`Scheduler::pick`]). `dests` is
 //! always in table order: most recently added first, as the kernel's list.
 //! Picking takes at most a per-service lock, never a global one.
+//!
+//! One algorithm per file, each following its kernel `ip_vs_<name>.c`;
+//! shared helpers (weighted comparison, wlc walk, `hash_32`, address
+//! folding, `hsiphash`) are in [`util`]. Throughout, the kernel's OVERLOAD
+//! test is [`PickCtx::blocked`]. To keep the state the kernel keeps across
+//! server-list changes (rr cursor, wrr `cw`, lblc/lblcr tables), build the
+//! replacement with [`rebuild`] from the previous scheduler; [`build`]
+//! starts afresh.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -13,10 +13,14 @@ pub fn hash_32(v: u32, bits: u32) -> u32 {
 
 /// An address as the kernel hashes it: IPv4 as a host-order u32, IPv6 as the
 /// XOR of its four 32-bit words (each taken host order; XOR commutes with the
-/// byte swap, so this equals `ntohl(w0 ^ w1 ^ w2 ^ w3)`).
+/// byte swap, so this equals `ntohl(w0 ^ w1 ^ w2 ^ w3)`). IPv4-mapped IPv6
+/// addresses count as IPv4.
 pub fn fold_ip(ip: IpAddr) -> u32 {
     match ip {
         IpAddr::V4(v4) => u32::from(v4),
+        // A dual-stack socket shows IPv4 clients as ::ffff:a.b.c.d; the
+        // kernel would see (and hash) the IPv4 address.
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some() => fold_ip(ip.to_canonical()),
         IpAddr::V6(v6) => {
             let o = v6.octets();
             (0..4).fold(0u32, |acc, w| {
@@ -159,6 +163,7 @@ pub mod testing {
 
 #[cfg(test)]
 mod tests {
+    use super::super::mh::{KEY1, KEY2};
     use super::*;
     use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -191,5 +196,85 @@ mod tests {
         assert!(!beats(10, 1, 20, 2));
         // A weight-0 challenger never beats.
         assert!(!beats(10, 1, 0, 0));
+    }
+
+    /// Textbook SipHash-c-d over a byte string (independent of the
+    /// production code): 8-byte little-endian blocks, last block carries the
+    /// length in its top byte.
+    fn siphash_ref(c: usize, d: usize, k0: u64, k1: u64, msg: &[u8]) -> u64 {
+        let mut v = [
+            0x736f6d6570736575 ^ k0,
+            0x646f72616e646f6d ^ k1,
+            0x6c7967656e657261 ^ k0,
+            0x7465646279746573 ^ k1,
+        ];
+        fn round(v: &mut [u64; 4]) {
+            v[0] = v[0].wrapping_add(v[1]);
+            v[2] = v[2].wrapping_add(v[3]);
+            v[1] = v[1].rotate_left(13);
+            v[3] = v[3].rotate_left(16);
+            v[1] ^= v[0];
+            v[3] ^= v[2];
+            v[0] = v[0].rotate_left(32);
+            v[2] = v[2].wrapping_add(v[1]);
+            v[0] = v[0].wrapping_add(v[3]);
+            v[1] = v[1].rotate_left(17);
+            v[3] = v[3].rotate_left(21);
+            v[1] ^= v[2];
+            v[3] ^= v[0];
+            v[2] = v[2].rotate_left(32);
+        }
+        let mut padded = msg.to_vec();
+        while padded.len() % 8 != 7 {
+            padded.push(0);
+        }
+        padded.push(msg.len() as u8);
+        for block in padded.chunks(8) {
+            let m = u64::from_le_bytes(block.try_into().unwrap());
+            v[3] ^= m;
+            (0..c).for_each(|_| round(&mut v));
+            v[0] ^= m;
+        }
+        v[2] ^= 0xff;
+        (0..d).for_each(|_| round(&mut v));
+        v[0] ^ v[1] ^ v[2] ^ v[3]
+    }
+
+    #[test]
+    #[allow(deprecated)]
+    fn reference_siphash_matches_std_siphash24() {
+        use std::hash::{Hasher, SipHasher};
+        for msg in [
+            &b""[..],
+            b"a",
+            b"0123456",
+            b"01234567",
+            b"maglev hashing!!!",
+        ] {
+            let mut h = SipHasher::new_with_keys(KEY1, KEY2);
+            h.write(msg);
+            assert_eq!(siphash_ref(2, 4, KEY1, KEY2, msg), h.finish());
+        }
+    }
+
+    #[test]
+    fn hsiphash_matches_reference_siphash13() {
+        for v in [0u32, 1, 80, 0x0A00_0001, 0x0A00_0051, 0xFFFF_FFFF] {
+            for k in [KEY1, KEY2] {
+                let want = siphash_ref(1, 3, k, k, &v.to_le_bytes()) as u32;
+                assert_eq!(hsiphash_u32(v, k), want, "v={v:#x} k={k}");
+            }
+        }
+        // Pinned: values printed by siphash_ref (10.0.0.1:80 → v = 0x0A000051).
+        let ref13 = |v: u32, k| siphash_ref(1, 3, k, k, &v.to_le_bytes()) as u32;
+        assert_eq!(
+            (ref13(0, KEY1), hsiphash_u32(0, KEY1)),
+            (492_468_162, 492_468_162)
+        );
+        let v = 0x0A00_0051;
+        assert_eq!(
+            (ref13(v, KEY2), hsiphash_u32(v, KEY2)),
+            (2_545_146_951, 2_545_146_951)
+        );
     }
 }
