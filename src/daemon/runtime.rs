@@ -231,8 +231,15 @@ impl ServiceRt {
                 }
             })
             .collect();
-        let sched = sched::build(&spec.scheduler, spec.sched_flags, &dests)
-            .expect("scheduler name validated by the table");
+        // Edits keep scheduler state (rr cursor, wrr weight, lblc tables),
+        // as the kernel's update hooks do; -E changing the scheduler starts fresh.
+        let sched = match prev {
+            Some(p) if p.spec.scheduler == spec.scheduler => {
+                sched::rebuild(p.sched.as_ref(), &spec.scheduler, spec.sched_flags, &dests)
+            }
+            _ => sched::build(&spec.scheduler, spec.sched_flags, &dests),
+        }
+        .expect("scheduler name validated by the table");
         ServiceRt {
             spec,
             servers,
