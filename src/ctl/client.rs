@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::codec;
 use super::error::CtlError;
-use super::proto::{DaemonInfo, Request, Response, PROTOCOL_VERSION, RVS_VERSION};
+use super::proto::{DaemonInfo, Request, Response, Update, PROTOCOL_VERSION, RVS_VERSION};
 
 /// One connection to rvsd, past the version handshake.
 pub struct Client {
@@ -88,6 +88,30 @@ impl Client {
                 index,
             }),
             other => Ok(other),
+        }
+    }
+
+    /// Subscribe to pushed updates every `interval_ms`; the connection then
+    /// carries nothing else. Call [`Client::next_update`] to read them.
+    pub fn subscribe(&mut self, interval_ms: u32) -> Result<(), CtlError> {
+        codec::write_frame(&mut self.stream, &Request::Subscribe { interval_ms })
+    }
+
+    /// Block for the next pushed update of a subscription.
+    pub fn next_update(&mut self) -> Result<Update, CtlError> {
+        let body = codec::read_frame(&mut self.stream)?;
+        match codec::decode_body(&body)? {
+            Response::Update(u) => Ok(u),
+            Response::Error {
+                kind,
+                message,
+                index,
+            } => Err(CtlError::Remote {
+                kind,
+                message,
+                index,
+            }),
+            other => Err(CtlError::Unexpected(format!("{other:?}"))),
         }
     }
 

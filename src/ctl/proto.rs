@@ -299,6 +299,12 @@ pub enum Request {
     GetTimeouts,
     /// Apply a batch of mutations atomically (`-R`): all or nothing.
     Batch(Vec<Request>),
+    /// Turn this connection into a stream: the daemon answers with
+    /// [`Response::Update`] now and then every `interval_ms` (clamped to
+    /// 100..=60000) until the client goes away. No further requests are read.
+    Subscribe {
+        interval_ms: u32,
+    },
 }
 
 impl Request {
@@ -310,6 +316,7 @@ impl Request {
                 | Request::List(_)
                 | Request::ListConnections
                 | Request::GetTimeouts
+                | Request::Subscribe { .. }
         )
     }
 }
@@ -359,6 +366,18 @@ pub enum Response {
         message: String,
         index: Option<u32>,
     },
+    /// One push of a subscription.
+    Update(Update),
+}
+
+/// What a subscription pushes: the daemon's identity and the whole table
+/// with live counters and rates.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Update {
+    pub daemon: DaemonInfo,
+    pub table: TableView,
+    /// Live proxied connections and UDP flows across the daemon.
+    pub live_connections: u64,
 }
 
 impl Response {

@@ -99,6 +99,7 @@ pub fn op_name(req: &Request) -> &'static str {
         Request::ListConnections => "list connections (-L -c)",
         Request::GetTimeouts => "list timeouts (--timeout)",
         Request::Batch(_) => "restore (-R)",
+        Request::Subscribe { .. } => "subscribe",
     }
 }
 
@@ -323,6 +324,10 @@ async fn client(
                 greeted = true;
                 Response::Hello(meta.info())
             }
+            (Request::Subscribe { interval_ms }, true) => {
+                let every = Duration::from_millis((*interval_ms).clamp(100, 60_000) as u64);
+                return stream_updates(stream, every, &published, &meta).await;
+            }
             (_, false) => {
                 let why = "the first request must be Hello".to_string();
                 let _ = send(
@@ -397,6 +402,47 @@ fn list(snap: &Snapshot, key: Option<&crate::ctl::proto::ServiceKey>) -> Respons
         None => Response::Table(TableView {
             services: snap.services.iter().map(|s| s.view(&local)).collect(),
         }),
+    }
+}
+
+/// Push an update every `every` until the client goes away. A client that
+/// stops reading is dropped after the write times out.
+async fn stream_updates(
+    mut stream: UnixStream,
+    every: Duration,
+    published: &ArcSwap<Snapshot>,
+    meta: &Meta,
+) -> Result<(), String> {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let (mut rd, mut wr) = stream.split();
+    let mut sink = [0u8; 64];
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            // Anything the client sends, or its EOF, ends the subscription.
+            _ = rd.read(&mut sink) => return Ok(()),
+        }
+        let snap = published.load();
+        let Response::Table(table) = list(&snap, None) else {
+            unreachable!("whole-table list")
+        };
+        let live = snap
+            .services
+            .iter()
+            .map(|s| s.state.live.load(std::sync::atomic::Ordering::Relaxed) as u64)
+            .sum();
+        let update = Response::Update(crate::ctl::proto::Update {
+            daemon: meta.info(),
+            table,
+            live_connections: live,
+        });
+        let frame = codec::encode_frame(&update).map_err(|e| e.to_string())?;
+        match tokio::time::timeout(Duration::from_secs(10), wr.write_all(&frame)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(format!("subscriber went away: {e}")),
+            Err(_) => return Err("subscriber stopped reading".into()),
+        }
     }
 }
 

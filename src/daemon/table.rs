@@ -141,7 +141,8 @@ impl Table {
             Request::Hello { .. }
             | Request::List(_)
             | Request::ListConnections
-            | Request::GetTimeouts => {
+            | Request::GetTimeouts
+            | Request::Subscribe { .. } => {
                 Err(TableError::new(ErrorKind::Protocol, "not a table change"))
             }
         }
