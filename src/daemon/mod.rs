@@ -12,6 +12,7 @@
 
 pub mod control;
 pub mod dataplane;
+pub mod metrics;
 pub mod runtime;
 pub mod sched;
 pub mod stats;
@@ -45,6 +46,8 @@ pub struct DaemonConfig {
     pub max_connections: usize,
     /// Consecutive failed connects that mark a real server failed.
     pub fail_after: u32,
+    /// Where to serve Prometheus `/metrics` (off when `None`).
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// Run the daemon until `shutdown` resolves, then drain and return.
@@ -64,6 +67,10 @@ pub async fn run(
             cfg.socket.display()
         ));
     }
+    let metrics = match cfg.metrics_listen {
+        Some(addr) => Some(metrics::bind(addr).await?),
+        None => None,
+    };
     let store = Store::new(&cfg.state_dir);
     let table = store.load().map_err(|e| e.to_string())?;
     let shared = Arc::new(Shared {
@@ -100,10 +107,19 @@ pub async fn run(
         tx,
         published.clone(),
         auth,
-        meta,
+        meta.clone(),
         stop_rx.clone(),
     ));
     let table_task = tokio::spawn(control::table_task(table, store, dp, rx));
+    if let Some(l) = metrics {
+        tracing::info!(listen = %l.local_addr().map(|a| a.to_string()).unwrap_or_default(), "serving /metrics");
+        tokio::spawn(metrics::serve(
+            l,
+            published.clone(),
+            meta.started,
+            stop_rx.clone(),
+        ));
+    }
     let tick = tokio::spawn(tick(published, stop_rx));
     tracing::info!(socket = %cfg.socket.display(), "rvsd ready");
 

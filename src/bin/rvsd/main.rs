@@ -49,6 +49,10 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub fail_after: u32,
 
+    /// Serve Prometheus metrics at http://ADDR:PORT/metrics (off by default)
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+
     /// Demo: start two small HTTP back ends on 127.0.0.1:8081 and :8082 and
     /// balance 127.0.0.1:8080 over them (table kept in a temporary directory
     /// unless --state-dir is given)
@@ -148,6 +152,7 @@ fn main() -> ExitCode {
         drain_timeout: Duration::from_secs(args.drain_timeout),
         max_connections: args.max_connections.max(1),
         fail_after: args.fail_after,
+        metrics_listen: args.metrics_listen,
     };
     match runtime.block_on(daemon::run(cfg, shutdown_signal())) {
         Ok(()) => ExitCode::SUCCESS,

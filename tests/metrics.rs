@@ -1,0 +1,95 @@
+//! The Prometheus endpoint: scraped while traffic flows, checked by promtool.
+
+mod common;
+
+use common::*;
+use rvs::ctl::proto::{Protocol, RealServerSpec, Request, ServiceKey, ServiceSpec};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
+
+fn scrape(addr: &str) -> String {
+    let mut s = TcpStream::connect(addr).expect("metrics endpoint answers");
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: rvs\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    resp.split_once("\r\n\r\n").unwrap().1.to_string()
+}
+
+fn value(text: &str, series: &str) -> u64 {
+    text.lines()
+        .find(|l| l.starts_with(series))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no series {series} in:\n{text}"))
+}
+
+#[test]
+fn metrics_move_with_traffic_and_pass_promtool() {
+    let mport = free_port("127.0.0.1");
+    let maddr = format!("127.0.0.1:{mport}");
+    let d = Daemon::start_with(&["--metrics-listen", &maddr]);
+    let b = Backend::tcp("m");
+    let vip: SocketAddr = format!("127.0.0.1:{}", free_port("127.0.0.1"))
+        .parse()
+        .unwrap();
+    let key = ServiceKey {
+        proto: Protocol::Tcp,
+        addr: vip,
+    };
+    let mut c = d.client();
+    c.call(&Request::AddService(ServiceSpec::new(key))).unwrap();
+    c.call(&Request::AddServer {
+        service: key,
+        server: RealServerSpec::new(b.addr),
+    })
+    .unwrap();
+
+    let svc = format!(
+        "rvs_service_connections_total{{protocol=\"tcp\",address=\"127.0.0.1\",port=\"{}\"}}",
+        vip.port()
+    );
+    let before = scrape(&maddr);
+    assert_eq!(value(&before, &svc), 0);
+    for _ in 0..5 {
+        assert_eq!(who(vip), "m");
+    }
+    assert!(
+        wait_for(10, || value(&scrape(&maddr), &svc) == 5),
+        "{}",
+        scrape(&maddr)
+    );
+    let after = scrape(&maddr);
+    let out_bytes = format!(
+        "rvs_real_server_out_bytes_total{{protocol=\"tcp\",address=\"127.0.0.1\",port=\"{}\",server_address=\"127.0.0.1\",server_port=\"{}\"}}",
+        vip.port(),
+        b.addr.port()
+    );
+    assert_eq!(value(&after, &out_bytes), 10, "five greetings of two bytes");
+
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool is installed (scripts/test installs the prometheus package)");
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(after.as_bytes())
+        .unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && report.trim().is_empty(),
+        "promtool check metrics: {report}"
+    );
+}
