@@ -66,7 +66,8 @@ pub fn generate(cmd: clap::Command, what: &str, man: &ManExtra) -> Result<Vec<u8
 }
 
 fn render_man(cmd: clap::Command, extra: &ManExtra) -> std::io::Result<Vec<u8>> {
-    let mut page = Man::new(cmd);
+    let title = cmd.get_name().to_uppercase();
+    let mut page = Man::new(cmd).title(title);
     if !extra.section.is_empty() {
         page = page.section(extra.section.clone());
     }
@@ -120,7 +121,7 @@ mod tests {
             ..ManExtra::default()
         };
         let text = String::from_utf8(generate(cmd(), "man", &extra).unwrap()).unwrap();
-        assert!(text.starts_with(".TH demo 8"));
+        assert!(text.starts_with(".TH DEMO 8"));
         for s in [
             "NAME",
             "SYNOPSIS",

@@ -112,7 +112,7 @@ pub fn command() -> Command {
             "scheduler",
             Some('s'),
             "SCHEDULER",
-            "Scheduling algorithm (default wlc)",
+            "Scheduler: rr|wrr|lc|wlc|lblc|lblcr|dh|sh|sed|nq|fo|ovf|mh|twos (default wlc)",
         )
         .value_parser(SCHEDULERS.to_vec()),
         Arg::new("persistent")
@@ -131,7 +131,7 @@ pub fn command() -> Command {
             "sched-flags",
             Some('b'),
             "FLAGS",
-            "Scheduler flags, comma separated",
+            "Scheduler flags: flag-N, sh-fallback, sh-port, mh-fallback, mh-port",
         )
         .value_parser([
             "flag-1",
@@ -196,9 +196,13 @@ pub fn command() -> Command {
         flag("sort", None, "Does nothing (sorting is the default)"),
     ];
     let rvs = [
-        value("socket", None, "PATH", "Control socket of rvsd")
-            .env("RVS_SOCKET")
-            .value_hint(ValueHint::FilePath),
+        value(
+            "socket",
+            None,
+            "PATH",
+            "Control socket of rvsd (default: $RVS_SOCKET, else see FILES)",
+        )
+        .value_hint(ValueHint::FilePath),
         flag("json", None, "JSON output for -L, -L -c and -L --timeout"),
         value("generate", None, "WHAT", "Print generated documentation")
             .value_parser(rvs::docgen::TARGETS.to_vec())
@@ -215,7 +219,8 @@ pub fn command() -> Command {
         flag("ipv6", Some('6'), "Firewall-mark service is IPv6"),
         flag("gatewaying", Some('g'), "Direct routing"),
         flag("ipip", Some('i'), "IP-in-IP tunneling"),
-        value("tun-type", None, "TYPE", "Tunnel type").value_parser(["ipip", "gue", "gre"]),
+        value("tun-type", None, "TYPE", "Tunnel type: ipip, gue or gre")
+            .value_parser(["ipip", "gue", "gre"]),
         value("tun-port", None, "PORT", "Tunnel destination port"),
         flag("tun-nocsum", None, "Tunnel without checksum"),
         flag("tun-csum", None, "Tunnel with checksum"),
@@ -225,14 +230,14 @@ pub fn command() -> Command {
             "start-daemon",
             None,
             "STATE",
-            "Start a connection sync daemon",
+            "Start a connection sync daemon (master or backup)",
         )
         .value_parser(["master", "backup"]),
         value(
             "stop-daemon",
             None,
             "STATE",
-            "Stop a connection sync daemon",
+            "Stop a connection sync daemon (master or backup)",
         )
         .value_parser(["master", "backup"]),
         flag("daemon", None, "List sync daemons"),
@@ -248,8 +253,14 @@ pub fn command() -> Command {
         value("mcast-port", None, "PORT", "Sync UDP port"),
         value("mcast-ttl", None, "TTL", "Sync multicast TTL"),
     ];
-    let heading =
-        |args: Vec<Arg>, h: Option<&'static str>| args.into_iter().map(move |a| a.help_heading(h));
+    // Possible values are listed in the help texts: clap_mangen's own
+    // rendering of them does not pass `mandoc -T lint`.
+    let heading = |args: Vec<Arg>, h: Option<&'static str>| {
+        args.into_iter().map(move |a| {
+            let takes_values = a.get_action().takes_values();
+            a.help_heading(h).hide_possible_values(takes_values)
+        })
+    };
     Command::new("rvsadm")
         .version(rvs::ctl::proto::RVS_VERSION)
         .about("administer the rvs userspace load balancer (ipvsadm-compatible)")
@@ -264,17 +275,21 @@ pub fn command() -> Command {
         .args(heading(unsupported.to_vec(), Some(UNSUPPORTED)))
 }
 
-const LONG_ABOUT: &str =
-    "rvsadm sets up, maintains and inspects the virtual-service table of rvsd, \
-a userspace layer-4 (TCP/UDP) load balancer. It accepts the command line of ipvsadm(8) 1.31: the \
-same commands, options, defaults, error messages and exit statuses, and the same listing and -S \
-formats, so existing scripts and ipvsadm-save files work unchanged.
+const LONG_ABOUT: &str = "\
+rvsadm sets up, maintains and inspects the virtual-service table
+of rvsd, a userspace layer-4 (TCP/UDP) load balancer. It accepts
+the command line of ipvsadm(8) 1.31: the same commands, options,
+defaults, error messages and exit statuses, and the same listing
+and -S formats, so existing scripts and ipvsadm-save files work
+unchanged.
 
-rvsadm talks to rvsd over a Unix socket. Table changes are made by rvsd; with -R a whole file of \
-commands is applied atomically: either every line takes effect or none does.
+rvsadm talks to rvsd over a Unix socket. Table changes are made by
+rvsd; with -R a whole file of commands is applied atomically:
+either every line takes effect or none does.
 
-The first option must be a command. Options may be bundled (-Ln) and short option arguments \
-attached (-p600). Run without arguments, rvsadm lists the table like -L.";
+The first option must be a command. Options may be bundled (-Ln)
+and short option arguments attached (-p600). Run without
+arguments, rvsadm lists the table like -L.";
 
 const SYNOPSIS: &str = r".nf
 \fBrvsadm\fR \-A|\-E \fIvirtual\-service\fR [\-s \fIscheduler\fR] [\-p [\fItimeout\fR]] [\-M \fInetmask\fR] [\-b \fIsched\-flags\fR] [\-o]
@@ -316,7 +331,8 @@ const FILES: &str = r".TP
 Control socket of rvsd when run as root.
 .TP
 .I $XDG_RUNTIME_DIR/rvs/rvsd.sock
-Control socket for other users; \fI/tmp/rvs\-UID/rvsd.sock\fR without XDG_RUNTIME_DIR.
+Control socket for other users;
+\fI/tmp/rvs\-UID/rvsd.sock\fR without XDG_RUNTIME_DIR.
 .TP
 .I /etc/services
 Service names accepted as ports and printed in listings without \-n.
@@ -330,26 +346,89 @@ Path of the control socket, used when \-\-socket is not given.
 Directory of the default socket for users other than root.
 ";
 
-const EXAMPLES: &str = r"Each ipvsadm command line works unchanged with rvsadm:
+const EXAMPLES: &str = r"Each ipvsadm command line works unchanged with rvsadm.
+Each example shows the ipvsadm command and its rvsadm equivalent.
 .PP
-.TS
-l l.
-\fBipvsadm\fR	\fBrvsadm\fR
-ipvsadm \-A \-t 10.0.0.1:80 \-s rr	rvsadm \-A \-t 10.0.0.1:80 \-s rr
-ipvsadm \-a \-t 10.0.0.1:80 \-r 192.168.1.2:8080 \-m \-w 2	rvsadm \-a \-t 10.0.0.1:80 \-r 192.168.1.2:8080 \-w 2
-ipvsadm \-E \-t 10.0.0.1:80 \-s wlc \-p 600	rvsadm \-E \-t 10.0.0.1:80 \-s wlc \-p 600
-ipvsadm \-A \-u [2001:db8::1]:53 \-s sh \-b sh\-port	rvsadm \-A \-u [2001:db8::1]:53 \-s sh \-b sh\-port
-ipvsadm \-L \-n \-\-stats	rvsadm \-L \-n \-\-stats
-ipvsadm \-Z \-t 10.0.0.1:80	rvsadm \-Z \-t 10.0.0.1:80
-ipvsadm\-save \-n > rules	rvsadm \-S \-n > rules
-ipvsadm\-restore < rules	rvsadm \-C; rvsadm \-R < rules
-.TE
+Add a TCP service with round-robin scheduling.
 .PP
-Machine-readable listing for scripts:
-.PP
+.RS 4
 .nf
+ipvsadm \-A \-t 10.0.0.1:80 \-s rr
+rvsadm \-A \-t 10.0.0.1:80 \-s rr
+.fi
+.RE
+.PP
+Add a real server with weight 2 (-m is the default of rvsadm).
+.PP
+.RS 4
+.nf
+ipvsadm \-a \-t 10.0.0.1:80 \-r 192.168.1.2:8080 \-m \-w 2
+rvsadm \-a \-t 10.0.0.1:80 \-r 192.168.1.2:8080 \-w 2
+.fi
+.RE
+.PP
+Make the service persistent for 600 seconds.
+.PP
+.RS 4
+.nf
+ipvsadm \-E \-t 10.0.0.1:80 \-s wlc \-p 600
+rvsadm \-E \-t 10.0.0.1:80 \-s wlc \-p 600
+.fi
+.RE
+.PP
+An IPv6 UDP service hashed on the client address and port.
+.PP
+.RS 4
+.nf
+ipvsadm \-A \-u [2001:db8::1]:53 \-s sh \-b sh\-port
+rvsadm \-A \-u [2001:db8::1]:53 \-s sh \-b sh\-port
+.fi
+.RE
+.PP
+List the table numerically with counters.
+.PP
+.RS 4
+.nf
+ipvsadm \-L \-n \-\-stats
+rvsadm \-L \-n \-\-stats
+.fi
+.RE
+.PP
+Zero the counters of one service.
+.PP
+.RS 4
+.nf
+ipvsadm \-Z \-t 10.0.0.1:80
+rvsadm \-Z \-t 10.0.0.1:80
+.fi
+.RE
+.PP
+Save the table.
+.PP
+.RS 4
+.nf
+ipvsadm\-save \-n > rules
+rvsadm \-S \-n > rules
+.fi
+.RE
+.PP
+Replace the table with the saved one.
+.PP
+.RS 4
+.nf
+ipvsadm\-restore < rules
+rvsadm \-C; rvsadm \-R < rules
+.fi
+.RE
+.PP
+Machine-readable listing for scripts (rvs extension).
+.PP
+.RS 4
+.nf
+ipvsadm \-L \-n
 rvsadm \-L \-n \-\-json
 .fi
+.RE
 ";
 
 const DIFFERENCES: &str = r"rvs forwards connections in userspace, so masquerading (\-m) is the only
@@ -364,8 +443,10 @@ a bad line changes nothing, and an error is reported as
 \(lqline N: text: message\(rq.
 Lines starting with # are skipped.
 .PP
-\-v prints the rvsadm version and the version, protocol, pid and uptime of rvsd.
-When rvsd cannot be reached, rvsadm prints one line naming the socket and exits 2.
+\-v prints the rvsadm version and the version, protocol, pid and uptime of rvsd,
+or that rvsd is not reachable.
+Other commands print one line naming the socket and exit 2 when rvsd
+cannot be reached.
 .PP
 \-\-socket and \-\-json are rvs extensions; \-\-json is allowed with \-L,
 \-L \-c and \-L \-\-timeout only.
@@ -391,5 +472,36 @@ pub fn man_extra() -> ManExtra {
             ManSection::new("DIFFERENCES FROM IPVSADM", DIFFERENCES),
             ManSection::new("SEE ALSO", SEE_ALSO),
         ],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        command().debug_assert();
+    }
+
+    #[test]
+    fn every_target_generates() {
+        for t in rvs::docgen::TARGETS {
+            let out = rvs::docgen::generate(command(), t, &man_extra()).unwrap();
+            assert!(!out.is_empty(), "{t}");
+        }
+        let man = String::from_utf8(rvs::docgen::generate(command(), "man", &man_extra()).unwrap())
+            .unwrap();
+        assert!(man.starts_with(".TH RVSADM 8"));
+        for s in [
+            "EXIT STATUS",
+            "FILES",
+            "ENVIRONMENT",
+            "EXAMPLES",
+            "DIFFERENCES FROM IPVSADM",
+            "SEE ALSO",
+        ] {
+            assert!(man.contains(&format!(".SH \"{s}\"")), "{s}");
+        }
     }
 }
