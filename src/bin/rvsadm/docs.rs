@@ -492,7 +492,7 @@ mod tests {
         }
         let man = String::from_utf8(rvs::docgen::generate(command(), "man", &man_extra()).unwrap())
             .unwrap();
-        assert!(man.starts_with(".TH RVSADM 8"));
+        assert!(man.contains("\n.TH RVSADM 8 "));
         for s in [
             "EXIT STATUS",
             "FILES",

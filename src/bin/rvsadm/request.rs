@@ -755,3 +755,7 @@ fn build(st: &State, sched_flags: u32, timeouts: Option<Timeouts>) -> Action {
         },
     }
 }
+
+#[cfg(test)]
+#[path = "request_tests.rs"]
+mod tests;
