@@ -468,8 +468,11 @@ fn save_service_line(svc: &ServiceView, name: &str) -> String {
 }
 
 /// `-a <svc> -r <addrport> -m|-g|-i -w W[ --tun-type ipip]` (thresholds are not saved).
+/// The switch comes from the configured method, not the listed one: rvs lists
+/// a masqueraded server on a local address as `Local`, and `-R` must get `-m`
+/// back for it.
 fn save_server_line(srv: &ServerView, name: &str, dest: &str) -> String {
-    let (switch, tunnel) = match srv.shown_forward {
+    let (switch, tunnel) = match srv.spec.forward {
         Forward::Masq => ("-m", ""),
         Forward::Tunnel => ("-i", " --tun-type ipip"),
         Forward::Route | Forward::Local => ("-g", ""),
@@ -741,6 +744,15 @@ pub fn json_timeouts(t: &Timeouts) -> String {
 #[cfg(test)]
 mod tests {
     use super::names::{Numeric, ServicesOnly};
+
+    #[test]
+    fn save_uses_the_configured_method_not_local() {
+        let mut srv = server("127.0.0.1:8080", Forward::Masq, 1, 0, 0);
+        srv.shown_forward = Forward::Local;
+        let line = save_server_line(&srv, "-t 127.0.0.1:80", "127.0.0.1:8080");
+        assert_eq!(line, "-a -t 127.0.0.1:80 -r 127.0.0.1:8080 -m -w 1\n");
+    }
+
     use super::*;
     use rvs::ctl::proto::{RealServerSpec, ServiceKey, ServiceSpec};
     use std::net::Ipv4Addr;
@@ -748,6 +760,7 @@ mod tests {
     fn server(addr: &str, fwd: Forward, weight: u32, active: u32, inactive: u32) -> ServerView {
         let mut spec = RealServerSpec::new(addr.parse().unwrap());
         spec.weight = weight;
+        spec.forward = fwd;
         ServerView {
             spec,
             shown_forward: fwd,

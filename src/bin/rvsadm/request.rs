@@ -579,7 +579,9 @@ fn command_checks(st: &mut State) -> Result<(), CliError> {
             if st.fwmark == 0 && matches!(fwd, Opt::Gatewaying | Opt::Ipip) {
                 st.dest_port = st.svc_port;
             }
-            if st.dest_v6 != st.svc_v6 && fwd != Opt::Ipip {
+            // rvs proxies, so a masqueraded server may be of the other family
+            // (an IPv6 service in front of IPv4 servers); ipvsadm refuses that.
+            if st.dest_v6 != st.svc_v6 && !matches!(fwd, Opt::Ipip | Opt::Masquerading) {
                 return fail("Different address family is allowed only for tunneling servers");
             }
             let tun_set = |j: usize| st.has(j);

@@ -334,8 +334,14 @@ fn service_checks() {
 #[test]
 fn server_checks() {
     assert_eq!(
-        err("-a -t 1.2.3.4:80 -r [::1]:80"),
+        err("-a -t 1.2.3.4:80 -r [::1]:80 -g"),
         e2("Different address family is allowed only for tunneling servers")
+    );
+    // -m (the default) may mix families: an IPv6 service in front of IPv4 servers.
+    let (svc, srv) = server_spec("-a -t [::1]:80 -r 127.0.0.1:8080");
+    assert_eq!(
+        (svc.addr.to_string(), srv.addr.to_string()),
+        ("[::1]:80".into(), "127.0.0.1:8080".into())
     );
     assert_eq!(
         err("-a -t 1.2.3.4:80 -r 10.0.0.1 --tun-type gue"),
