@@ -96,7 +96,43 @@ fn render_man(cmd: clap::Command, extra: &ManExtra) -> std::io::Result<Vec<u8>> 
             out.push(b'\n');
         }
     }
-    Ok(out)
+    Ok(tidy_roff(&String::from_utf8_lossy(&out)).into_bytes())
+}
+
+/// Make clap's roff lint-clean for `mandoc -T lint`: no trailing blanks,
+/// and filled text lines broken at spaces to at most 80 bytes (macro lines
+/// and no-fill blocks are left alone).
+pub fn tidy_roff(src: &str) -> String {
+    let mut out = String::with_capacity(src.len() + src.len() / 16);
+    let mut nofill = false;
+    for line in src.lines() {
+        let line = line.trim_end();
+        if line.starts_with(".nf") {
+            nofill = true;
+        } else if line.starts_with(".fi") {
+            nofill = false;
+        }
+        if nofill || line.starts_with('.') || line.starts_with('\'') || line.len() <= 80 {
+            out.push_str(line);
+            out.push('\n');
+            continue;
+        }
+        let mut cur = String::new();
+        for word in line.split(' ').filter(|w| !w.is_empty()) {
+            if !cur.is_empty() && cur.len() + 1 + word.len() > 80 {
+                out.push_str(&cur);
+                out.push('\n');
+                cur.clear();
+            }
+            if !cur.is_empty() {
+                cur.push(' ');
+            }
+            cur.push_str(word);
+        }
+        out.push_str(&cur);
+        out.push('\n');
+    }
+    out
 }
 
 #[cfg(test)]

@@ -8,12 +8,18 @@ use clap::Parser;
 use rvs::daemon::{self, DaemonConfig};
 
 mod demo;
+mod docs;
 
 /// Rust Virtual Server daemon: holds the virtual-service table, forwards TCP
 /// and UDP traffic to the real servers and serves the control socket that
 /// rvsadm and rvstop talk to.
 #[derive(Parser, Debug)]
-#[command(name = "rvsd", version, about, long_about = None)]
+#[command(
+    name = "rvsd",
+    version,
+    about = "Rust Virtual Server daemon: a layer-4 load balancer in userspace",
+    long_about = None
+)]
 pub struct Args {
     /// Control socket path [default: /run/rvs/rvsd.sock as root, else
     /// $XDG_RUNTIME_DIR/rvs/rvsd.sock, else /tmp/rvs-$UID/rvsd.sock]
@@ -165,7 +171,20 @@ fn main() -> ExitCode {
 }
 
 fn generate(what: &str) -> ExitCode {
-    let _ = what;
-    eprintln!("rvsd: --generate is not available yet");
-    ExitCode::from(2)
+    use clap::CommandFactory;
+    use std::io::Write;
+    match rvs::docgen::generate(Args::command(), what, &docs::man_extra()) {
+        Ok(bytes) => match std::io::stdout().write_all(&bytes) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("rvsd: {e}");
+                ExitCode::from(1)
+            }
+        },
+        Err(e) => {
+            eprintln!("rvsd: {e}");
+            ExitCode::from(2)
+        }
+    }
 }

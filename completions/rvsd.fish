@@ -1,0 +1,13 @@
+complete -c rvsd -l socket -d 'Control socket path [default: /run/rvs/rvsd.sock as root, else $XDG_RUNTIME_DIR/rvs/rvsd.sock, else /tmp/rvs-$UID/rvsd.sock]' -r -F
+complete -c rvsd -l state-dir -d 'Directory of the state file (table.state) [default: /var/lib/rvs as root, else $XDG_STATE_HOME/rvs]' -r -F
+complete -c rvsd -l log-level -d 'Log level: error, warn, info, debug or trace (RUST_LOG overrides)' -r
+complete -c rvsd -l socket-group -d 'Members of this group may change the table (the socket is given to it)' -r
+complete -c rvsd -l socket-mode -d 'Permission bits of the control socket, in octal; who can open it can list' -r
+complete -c rvsd -l drain-timeout -d 'Seconds running connections may take to finish after SIGTERM/SIGINT' -r
+complete -c rvsd -l max-connections -d 'Cap on concurrent proxied connections and UDP flows' -r
+complete -c rvsd -l fail-after -d 'Consecutive failed connects that take a real server out of rotation' -r
+complete -c rvsd -l metrics-listen -d 'Serve Prometheus metrics at http://ADDR:PORT/metrics (off by default)' -r
+complete -c rvsd -l generate -d 'Print a man page or shell completion script and exit' -r
+complete -c rvsd -l demo -d 'Demo: start two small HTTP back ends on 127.0.0.1:8081 and :8082 and balance 127.0.0.1:8080 over them (table kept in a temporary directory unless --state-dir is given)'
+complete -c rvsd -s h -l help -d 'Print help'
+complete -c rvsd -s V -l version -d 'Print version'
