@@ -23,7 +23,7 @@ _rvsadm() {
 
     case "${cmd}" in
         rvsadm)
-            opts="-A -E -D -C -R -S -a -e -d -l -L -Z -h -v -t -u -s -p -M -b -o -r -m -w -x -y -n -c -X -f -6 -g -i --add-service --edit-service --delete-service --clear --restore --save --add-server --edit-server --delete-server --list --zero --set --help --version --tcp-service --udp-service --scheduler --persistent --netmask --sched-flags --ops --real-server --masquerading --weight --u-threshold --l-threshold --numeric --connection --timeout --stats --rate --exact --thresholds --persistent-conn --tun-info --nosort --sort --socket --json --generate --fwmark-service --sctp-service --ipv6 --gatewaying --ipip --tun-type --tun-port --tun-nocsum --tun-csum --tun-remcsum --pe --start-daemon --stop-daemon --daemon --syncid --sync-maxlen --mcast-interface --mcast-group --mcast-port --mcast-ttl"
+            opts="-A -E -D -C -R -S -a -e -d -l -L -Z -h -v -t -u -s -p -M -b -o -r -m -w -x -y -n -c -X -f -6 -g -i --add-service --edit-service --delete-service --clear --restore --save --add-server --edit-server --delete-server --list --zero --set --help --version --tcp-service --udp-service --scheduler --persistent --netmask --sched-flags --ops --real-server --masquerading --weight --u-threshold --l-threshold --numeric --connection --timeout --stats --rate --exact --thresholds --persistent-conn --tun-info --nosort --sort --socket --json --generate --check --check-interval --check-timeout --check-rise --check-fall --check-jitter --check-addr --check-port --check-initial --check-http-path --check-http-host --check-http-status --check-http-body --check-exec --check-udp-send --check-udp-expect --slow-start --sorry-server --health --fwmark-service --sctp-service --ipv6 --gatewaying --ipip --tun-type --tun-port --tun-nocsum --tun-csum --tun-remcsum --pe --start-daemon --stop-daemon --daemon --syncid --sync-maxlen --mcast-interface --mcast-group --mcast-port --mcast-ttl"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -130,6 +130,78 @@ _rvsadm() {
                     ;;
                 --generate)
                     COMPREPLY=($(compgen -W "man complete-bash complete-zsh complete-fish" -- "${cur}"))
+                    return 0
+                    ;;
+                --check)
+                    COMPREPLY=($(compgen -W "tcp http exec udp none" -- "${cur}"))
+                    return 0
+                    ;;
+                --check-interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --check-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --check-rise)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --check-fall)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --check-jitter)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --check-addr)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --check-port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --check-initial)
+                    COMPREPLY=($(compgen -W "up down" -- "${cur}"))
+                    return 0
+                    ;;
+                --check-http-path)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --check-http-host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --check-http-status)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --check-http-body)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --check-exec)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --check-udp-send)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --check-udp-expect)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --slow-start)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sorry-server)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --fwmark-service)

@@ -33,6 +33,29 @@ complete -c rvsadm -l generate -d 'Print generated documentation' -r -f -a "man\
 complete-bash\t''
 complete-zsh\t''
 complete-fish\t''"
+complete -c rvsadm -l check -d 'Kind of active check: tcp, http, exec, udp or none (default: tcp for TCP services, none for UDP)' -r -f -a "tcp\t''
+http\t''
+exec\t''
+udp\t''
+none\t''"
+complete -c rvsadm -l check-interval -d 'Time between probes, e.g. 2, 1.5s or 200ms (default 2s)' -r
+complete -c rvsadm -l check-timeout -d 'Probe timeout (default 1s)' -r
+complete -c rvsadm -l check-rise -d 'Consecutive successes that bring a down server up (default 2)' -r
+complete -c rvsadm -l check-fall -d 'Consecutive failures that take an up server down (default 3)' -r
+complete -c rvsadm -l check-jitter -d 'Random extra delay before each probe, up to this long' -r
+complete -c rvsadm -l check-addr -d 'Probe this address instead of the real server\'s' -r
+complete -c rvsadm -l check-port -d 'Probe this port instead of the real server\'s' -r
+complete -c rvsadm -l check-initial -d 'State before the first verdict: up (default) or down until proven' -r -f -a "up\t''
+down\t''"
+complete -c rvsadm -l check-http-path -d 'HTTP check: path to GET (default /)' -r
+complete -c rvsadm -l check-http-host -d 'HTTP check: Host header (default the probed address)' -r
+complete -c rvsadm -l check-http-status -d 'HTTP check: accepted status codes (default 200-399)' -r
+complete -c rvsadm -l check-http-body -d 'HTTP check: text the response body must contain' -r
+complete -c rvsadm -l check-exec -d 'Exec check: command run by sh -c with RVS_SERVER_ADDR and RVS_SERVER_PORT set; exit 0 means up; killed with its process group on timeout' -r -f -a "(__fish_complete_command)"
+complete -c rvsadm -l check-udp-send -d 'UDP check: payload to send' -r
+complete -c rvsadm -l check-udp-expect -d 'UDP check: text the reply must contain (any reply when unset)' -r
+complete -c rvsadm -l slow-start -d 'Ramp the effective weight up linearly over SECS after a server comes up' -r
+complete -c rvsadm -l sorry-server -d 'Used only while no real server of the service is available (-A/-E)' -r
 complete -c rvsadm -s f -l fwmark-service -d 'Firewall-mark service' -r
 complete -c rvsadm -l sctp-service -d 'SCTP service' -r
 complete -c rvsadm -l tun-type -d 'Tunnel type: ipip, gue or gre' -r -f -a "ipip\t''
@@ -77,6 +100,7 @@ complete -c rvsadm -l tun-info -d 'Tunnel information'
 complete -c rvsadm -l nosort -d 'Do not sort services and real servers'
 complete -c rvsadm -l sort -d 'Does nothing (sorting is the default)'
 complete -c rvsadm -l json -d 'JSON output for -L, -L -c and -L --timeout'
+complete -c rvsadm -l health -d 'With -L: per real server its health state, since when, last check result, latency and reason'
 complete -c rvsadm -s 6 -l ipv6 -d 'Firewall-mark service is IPv6'
 complete -c rvsadm -s g -l gatewaying -d 'Direct routing'
 complete -c rvsadm -s i -l ipip -d 'IP-in-IP tunneling'

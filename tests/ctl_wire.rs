@@ -18,7 +18,7 @@ fn key() -> ServiceKey {
 
 fn cases() -> Vec<(&'static str, Vec<u8>)> {
     let hello = Request::Hello {
-        protocol: 1,
+        protocol: 2,
         client: "rvsadm 0.1.0".into(),
     };
     let add = Request::AddService(ServiceSpec {
@@ -36,7 +36,7 @@ fn cases() -> Vec<(&'static str, Vec<u8>)> {
         index: Some(3),
     };
     let info = Response::Hello(DaemonInfo {
-        protocol: 1,
+        protocol: 2,
         version: "0.1.0".into(),
         pid: 42,
         uptime_secs: 7,
@@ -51,18 +51,14 @@ fn cases() -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
+/// Version 2 (health checks, sorry server, slow start, subscription events).
+/// Version 1 frames are recorded in doc/protocol.md.
 const GOLDEN: &[(&str, &str)] = &[
-    ("hello", "0000000f00010c72767361646d20302e312e30"),
-    (
-        "add_service",
-        "000000170100000a0000015002727201fb680100ffffffff000000",
-    ),
-    (
-        "add_server",
-        "000000140500000a00000150000a000101fb901f00010000",
-    ),
+    ("hello", "0000000f00020c72767361646d20302e312e30"),
+    ("add_service", "000000290100000a0000015002727201fb680100ffffffff000000000000000000000000000000000000000000"),
+    ("add_server", "000000250500000a00000150000a000101fb901f000100000000000000000000000000000000000000"),
     ("error", "0000001405010f4e6f207375636820736572766963650103"),
-    ("daemon_hello", "0000000a000105302e312e302a07"),
+    ("daemon_hello", "0000000a000205302e312e302a07"),
     ("list_all", "000000020a00"),
 ];
 

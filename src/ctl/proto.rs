@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 /// Version of the control protocol spoken on the Unix socket.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Version string of this build (CLI and daemon alike).
 pub const RVS_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -133,6 +133,12 @@ pub struct ServiceSpec {
     pub ops: bool,
     /// Persistence engine (`--pe`); rvs supports none yet, so always `None`.
     pub pe: Option<String>,
+    /// Health-check defaults for every real server of the service.
+    pub health: HealthCheck,
+    /// Used only while no real server is available (`--sorry-server`).
+    pub sorry_server: Option<SocketAddr>,
+    /// Default slow-start ramp in seconds for recovered or new servers (`--slow-start`).
+    pub slow_start: Option<u32>,
 }
 
 impl ServiceSpec {
@@ -146,6 +152,9 @@ impl ServiceSpec {
             sched_flags: 0,
             ops: false,
             pe: None,
+            health: HealthCheck::default(),
+            sorry_server: None,
+            slow_start: None,
         }
     }
 }
@@ -161,6 +170,10 @@ pub struct RealServerSpec {
     pub u_threshold: u32,
     /// Lower connection threshold (`-y`), 0 = none.
     pub l_threshold: u32,
+    /// Per-server overrides of the service's health-check settings.
+    pub health: HealthCheck,
+    /// Slow-start ramp override in seconds.
+    pub slow_start: Option<u32>,
 }
 
 impl RealServerSpec {
@@ -171,8 +184,162 @@ impl RealServerSpec {
             weight: 1,
             u_threshold: 0,
             l_threshold: 0,
+            health: HealthCheck::default(),
+            slow_start: None,
         }
     }
+}
+
+/// Kind of active health check.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CheckKind {
+    /// No active check: only passive (connect failures) and recovery probes.
+    None,
+    /// A TCP connect.
+    Tcp,
+    /// An HTTP/1.1 GET.
+    Http,
+    /// A command; exit status 0 = up.
+    Exec,
+    /// A UDP datagram and its expected reply.
+    Udp,
+}
+
+impl CheckKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            CheckKind::None => "none",
+            CheckKind::Tcp => "tcp",
+            CheckKind::Http => "http",
+            CheckKind::Exec => "exec",
+            CheckKind::Udp => "udp",
+        }
+    }
+    pub fn parse(s: &str) -> Option<CheckKind> {
+        Some(match s {
+            "none" => CheckKind::None,
+            "tcp" => CheckKind::Tcp,
+            "http" => CheckKind::Http,
+            "exec" => CheckKind::Exec,
+            "udp" => CheckKind::Udp,
+            _ => return None,
+        })
+    }
+}
+
+/// Health-check settings. On a service these are the defaults; on a real
+/// server each set field overrides the service's. Unset everywhere:
+/// TCP services get a TCP connect every 2 s, timeout 1 s, fall 3, rise 2;
+/// UDP services get no active check unless one is configured.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct HealthCheck {
+    pub kind: Option<CheckKind>,
+    pub interval_ms: Option<u32>,
+    pub timeout_ms: Option<u32>,
+    /// Consecutive successes that bring a down server up.
+    pub rise: Option<u32>,
+    /// Consecutive failures that take an up server down.
+    pub fall: Option<u32>,
+    /// Random extra delay before each probe, up to this many ms.
+    pub jitter_ms: Option<u32>,
+    /// Probe this address instead of the real server's.
+    pub addr: Option<IpAddr>,
+    /// Probe this port instead of the real server's.
+    pub port: Option<u16>,
+    /// State before the first verdict: up (default) or down until proven.
+    pub initial_up: Option<bool>,
+    pub http_path: Option<String>,
+    pub http_host: Option<String>,
+    /// Accepted status range, inclusive (default 200-399).
+    pub http_status: Option<(u16, u16)>,
+    /// A substring the body must contain.
+    pub http_body: Option<String>,
+    /// Command run by `sh -c`, with RVS_SERVER_ADDR/RVS_SERVER_PORT set.
+    pub exec: Option<String>,
+    pub udp_send: Option<String>,
+    pub udp_expect: Option<String>,
+}
+
+impl HealthCheck {
+    /// True when nothing is set.
+    pub fn is_empty(&self) -> bool {
+        *self == HealthCheck::default()
+    }
+
+    /// `self` (a server's overrides) on top of `base` (the service's defaults).
+    pub fn over(&self, base: &HealthCheck) -> HealthCheck {
+        fn pick<T: Clone>(a: &Option<T>, b: &Option<T>) -> Option<T> {
+            a.clone().or_else(|| b.clone())
+        }
+        HealthCheck {
+            kind: pick(&self.kind, &base.kind),
+            interval_ms: pick(&self.interval_ms, &base.interval_ms),
+            timeout_ms: pick(&self.timeout_ms, &base.timeout_ms),
+            rise: pick(&self.rise, &base.rise),
+            fall: pick(&self.fall, &base.fall),
+            jitter_ms: pick(&self.jitter_ms, &base.jitter_ms),
+            addr: pick(&self.addr, &base.addr),
+            port: pick(&self.port, &base.port),
+            initial_up: pick(&self.initial_up, &base.initial_up),
+            http_path: pick(&self.http_path, &base.http_path),
+            http_host: pick(&self.http_host, &base.http_host),
+            http_status: pick(&self.http_status, &base.http_status),
+            http_body: pick(&self.http_body, &base.http_body),
+            exec: pick(&self.exec, &base.exec),
+            udp_send: pick(&self.udp_send, &base.udp_send),
+            udp_expect: pick(&self.udp_expect, &base.udp_expect),
+        }
+    }
+}
+
+/// Health of a real server as listed.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HealthState {
+    /// In rotation.
+    Up,
+    /// Failed its checks (or connects): no new connections.
+    Down,
+    /// Weight 0 (quiesced): running connections finish, no new ones.
+    Drain,
+}
+
+impl HealthState {
+    pub fn name(self) -> &'static str {
+        match self {
+            HealthState::Up => "UP",
+            HealthState::Down => "DOWN",
+            HealthState::Drain => "DRAIN",
+        }
+    }
+}
+
+/// What `--health` shows of a real server.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct HealthView {
+    pub state: HealthState,
+    /// Seconds since the state last changed.
+    pub since_secs: u64,
+    /// The effective check, e.g. "tcp", "http GET /health", "none".
+    pub check: String,
+    /// Result of the last probe: `None` before the first one.
+    pub last_ok: Option<bool>,
+    /// Duration of the last probe in microseconds.
+    pub latency_us: Option<u64>,
+    /// The last verdict in words ("connection refused", "HTTP 503", "timeout after 1 s").
+    pub reason: String,
+    /// Slow-start: the weight in effect now when it differs from the configured one.
+    pub effective_weight: Option<u32>,
+}
+
+/// A real server changed state (pushed to subscribers).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct HealthEvent {
+    /// Milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    pub service: ServiceKey,
+    pub server: SocketAddr,
+    pub state: HealthState,
+    pub reason: String,
 }
 
 /// Idle timeouts set by `--set tcp tcpfin udp` (seconds).
@@ -224,6 +391,7 @@ pub struct ServerView {
     pub persist_conns: u32,
     pub stats: Stats,
     pub rates: Rates,
+    pub health: HealthView,
 }
 
 /// A virtual service as listed, real servers in table order (most recently added first).
@@ -233,6 +401,8 @@ pub struct ServiceView {
     pub stats: Stats,
     pub rates: Rates,
     pub servers: Vec<ServerView>,
+    /// True while no real server is available and the sorry server takes the traffic.
+    pub sorry_active: bool,
 }
 
 /// The whole table as listed, services in creation order.
@@ -378,6 +548,9 @@ pub struct Update {
     pub table: TableView,
     /// Live proxied connections and UDP flows across the daemon.
     pub live_connections: u64,
+    /// Health state changes since the previous push (the first push: the
+    /// most recent ones the daemon remembers).
+    pub events: Vec<HealthEvent>,
 }
 
 impl Response {

@@ -22,6 +22,7 @@ use crate::ctl::proto::{
 };
 
 use super::dataplane::DataPlane;
+use super::health::EventLog;
 use super::runtime::{is_local, local_addrs, Snapshot};
 use super::store::Store;
 use super::table::{Change, Table};
@@ -134,14 +135,27 @@ impl Meta {
     }
 }
 
-/// The single owner of the table: applies mutations in arrival order.
+/// The single owner of the table: applies mutations in arrival order, and
+/// once a second re-weighs servers in a slow-start ramp.
 pub async fn table_task(
     mut table: Table,
     store: Store,
     mut dp: DataPlane,
     mut rx: mpsc::Receiver<TableMsg>,
 ) -> DataPlane {
-    while let Some(msg) = rx.recv().await {
+    let mut reweigh = tokio::time::interval(Duration::from_secs(1));
+    reweigh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let msg = tokio::select! {
+            m = rx.recv() => match m {
+                Some(m) => m,
+                None => break,
+            },
+            _ = reweigh.tick() => {
+                dp.commit(&table, super::dataplane::Prepared::default());
+                continue;
+            }
+        };
         let resp = apply(&mut table, &store, &mut dp, &msg.req);
         let result = match &resp {
             Response::Ok => "ok".to_string(),
@@ -240,6 +254,7 @@ pub async fn serve(
     published: Arc<ArcSwap<Snapshot>>,
     auth: Arc<Auth>,
     meta: Arc<Meta>,
+    events: Arc<EventLog>,
     mut stop: watch::Receiver<bool>,
 ) {
     let slots = Arc::new(Semaphore::new(MAX_CLIENTS));
@@ -260,11 +275,16 @@ pub async fn serve(
             tracing::warn!("too many control clients: connection closed");
             continue;
         };
-        let (tx, published, auth, meta) =
-            (tx.clone(), published.clone(), auth.clone(), meta.clone());
+        let (tx, published, auth, meta, events) = (
+            tx.clone(),
+            published.clone(),
+            auth.clone(),
+            meta.clone(),
+            events.clone(),
+        );
         tokio::spawn(async move {
             let _permit = permit;
-            if let Err(e) = client(stream, tx, published, auth, meta).await {
+            if let Err(e) = client(stream, tx, published, auth, meta, events).await {
                 tracing::debug!(error = %e, "control client dropped");
             }
         });
@@ -277,6 +297,7 @@ async fn client(
     published: Arc<ArcSwap<Snapshot>>,
     auth: Arc<Auth>,
     meta: Arc<Meta>,
+    events: Arc<EventLog>,
 ) -> Result<(), String> {
     let cred = stream
         .peer_cred()
@@ -326,7 +347,7 @@ async fn client(
             }
             (Request::Subscribe { interval_ms }, true) => {
                 let every = Duration::from_millis((*interval_ms).clamp(100, 60_000) as u64);
-                return stream_updates(stream, every, &published, &meta).await;
+                return stream_updates(stream, every, &published, &meta, &events).await;
             }
             (_, false) => {
                 let why = "the first request must be Hello".to_string();
@@ -412,7 +433,9 @@ async fn stream_updates(
     every: Duration,
     published: &ArcSwap<Snapshot>,
     meta: &Meta,
+    events: &EventLog,
 ) -> Result<(), String> {
+    let mut seen = 0u64;
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let (mut rd, mut wr) = stream.split();
@@ -432,10 +455,13 @@ async fn stream_updates(
             .iter()
             .map(|s| s.state.live.load(std::sync::atomic::Ordering::Relaxed) as u64)
             .sum();
+        let (fresh, newest) = events.since(seen);
+        seen = newest;
         let update = Response::Update(crate::ctl::proto::Update {
             daemon: meta.info(),
             table,
             live_connections: live,
+            events: fresh,
         });
         let frame = codec::encode_frame(&update).map_err(|e| e.to_string())?;
         match tokio::time::timeout(Duration::from_secs(10), wr.write_all(&frame)).await {

@@ -7,14 +7,16 @@
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use tokio::sync::{watch, Semaphore};
 
-use crate::ctl::proto::{ErrorKind, Protocol, ServiceKey};
+use crate::ctl::proto::{CheckKind, ErrorKind, Protocol, RealServerSpec, ServiceKey, ServiceSpec};
 
-use super::runtime::{ServiceRt, ServiceState, SharedTimeouts, Snapshot};
+use super::health::{self, Check, EventLog};
+use super::runtime::{self, ServiceRt, ServiceState, SharedTimeouts, Snapshot};
 use super::stats::ServerState;
 use super::table::{Table, TableError};
 use super::{tcp, udp};
@@ -29,6 +31,8 @@ pub struct Shared {
     pub live: AtomicUsize,
     /// Consecutive connect failures that mark a real server failed.
     pub fail_after: u32,
+    /// Health state changes, for subscribers.
+    pub events: Arc<EventLog>,
 }
 
 /// A bound socket waiting to be started.
@@ -47,6 +51,51 @@ struct Live {
     slot: Arc<ArcSwap<ServiceRt>>,
     servers: HashMap<SocketAddr, Arc<ServerState>>,
     stop: watch::Sender<bool>,
+    /// Running health checks; dropping a sender stops its task.
+    checks: HashMap<SocketAddr, (Check, watch::Sender<bool>)>,
+}
+
+/// Start, restart or stop the health-check tasks of one service so that
+/// they match its servers' effective checks.
+fn reconcile_checks(
+    live: &mut Live,
+    spec: &ServiceSpec,
+    servers: &[RealServerSpec],
+    events: &Arc<EventLog>,
+) {
+    live.checks
+        .retain(|a, _| servers.iter().any(|s| s.addr == *a));
+    for srv in servers {
+        let check = health::resolve(spec, srv);
+        if live.checks.get(&srv.addr).is_some_and(|(c, _)| *c == check) {
+            continue;
+        }
+        live.checks.remove(&srv.addr);
+        let state = live.servers.entry(srv.addr).or_default().clone();
+        if check.kind == CheckKind::None {
+            state.checked.store(false, Relaxed);
+            state.health.lock().expect("health lock").check = "none".to_string();
+            continue;
+        }
+        let (tx, rx) = watch::channel(false);
+        tokio::spawn(health::run(
+            check.clone(),
+            spec.key,
+            srv.addr,
+            state,
+            events.clone(),
+            rx,
+        ));
+        live.checks.insert(srv.addr, (check, tx));
+    }
+}
+
+/// True when a server's weight in effect no longer matches its slow-start ramp.
+fn needs_reweigh(rt: &ServiceRt) -> bool {
+    rt.servers.iter().zip(&rt.dests).any(|(s, d)| {
+        (s.slow_start.is_some() || rt.spec.slow_start.is_some())
+            && runtime::effective_weight(&rt.spec, s, &d.state) != d.weight
+    })
 }
 
 /// The data plane as seen by the table task.
@@ -91,6 +140,7 @@ impl DataPlane {
     /// removed listeners (their running connections finish on their own).
     pub fn commit(&mut self, next: &Table, mut prepared: Prepared) {
         self.shared.timeouts.set(next.timeouts());
+        let mut changed = self.live.len() != next.services().len();
         let mut seen = HashSet::with_capacity(next.services().len());
         let mut services = Vec::with_capacity(next.services().len());
         for svc in next.services() {
@@ -99,9 +149,10 @@ impl DataPlane {
             let rt = match self.live.get_mut(&key) {
                 Some(live) => {
                     let cur = live.slot.load_full();
-                    if cur.spec == svc.spec && cur.servers == svc.servers {
+                    if cur.spec == svc.spec && cur.servers == svc.servers && !needs_reweigh(&cur) {
                         cur
                     } else {
+                        changed = true;
                         live.servers
                             .retain(|a, _| svc.servers.iter().any(|s| s.addr == *a));
                         let servers = &mut live.servers;
@@ -113,10 +164,12 @@ impl DataPlane {
                             Some(&cur),
                         ));
                         live.slot.store(rt.clone());
+                        reconcile_checks(live, &svc.spec, &svc.servers, &self.shared.events);
                         rt
                     }
                 }
                 None => {
+                    changed = true;
                     let mut servers: HashMap<SocketAddr, Arc<ServerState>> = HashMap::new();
                     let rt = Arc::new(ServiceRt::build(
                         svc.spec.clone(),
@@ -132,18 +185,21 @@ impl DataPlane {
                         .remove(&key)
                         .expect("prepared binds every new service");
                     self.start(bound, slot.clone(), stop_rx);
-                    self.live.insert(
-                        key,
-                        Live {
-                            slot,
-                            servers,
-                            stop,
-                        },
-                    );
+                    let mut live = Live {
+                        slot,
+                        servers,
+                        stop,
+                        checks: HashMap::new(),
+                    };
+                    reconcile_checks(&mut live, &svc.spec, &svc.servers, &self.shared.events);
+                    self.live.insert(key, live);
                     rt
                 }
             };
             services.push(rt);
+        }
+        if !changed && self.published.load().timeouts == next.timeouts() {
+            return;
         }
         self.live.retain(|key, live| {
             let keep = seen.contains(key);

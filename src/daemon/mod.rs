@@ -12,6 +12,7 @@
 
 pub mod control;
 pub mod dataplane;
+pub mod health;
 pub mod metrics;
 pub mod runtime;
 pub mod sched;
@@ -78,6 +79,7 @@ pub async fn run(
         conn_limit: Arc::new(Semaphore::new(cfg.max_connections)),
         live: AtomicUsize::new(0),
         fail_after: cfg.fail_after.max(1),
+        events: Arc::new(health::EventLog::default()),
     });
     let mut dp = DataPlane::new(shared.clone());
     let prepared = dp.prepare(&table).map_err(|e| {
@@ -108,6 +110,7 @@ pub async fn run(
         published.clone(),
         auth,
         meta.clone(),
+        shared.events.clone(),
         stop_rx.clone(),
     ));
     let table_task = tokio::spawn(control::table_task(table, store, dp, rx));

@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::ctl::proto::{
-    ConnEntry, Netmask, Protocol, RealServerSpec, ServerView, ServiceKey, ServiceSpec, ServiceView,
-    Timeouts,
+    ConnEntry, HealthState, HealthView, Netmask, Protocol, RealServerSpec, ServerView, ServiceKey,
+    ServiceSpec, ServiceView, Timeouts,
 };
 
 use super::sched::{self, Dest, PickCtx, Scheduler};
@@ -196,6 +196,8 @@ pub struct ServiceRt {
     pub dests: Vec<Dest>,
     pub sched: Box<dyn Scheduler>,
     pub state: Arc<ServiceState>,
+    /// `--sorry-server`, used only while no real server is available.
+    pub sorry: Option<Dest>,
 }
 
 /// The result of scheduling one new connection.
@@ -221,16 +223,19 @@ impl ServiceRt {
                     .and_then(|p| p.dests.iter().find(|d| d.addr == s.addr))
                     .map(|d| d.last_weight)
                     .unwrap_or(s.weight);
+                let st = server_state(&s.addr);
+                let weight = effective_weight(&spec, s, &st);
                 Dest {
                     addr: s.addr,
-                    weight: s.weight,
-                    last_weight: if s.weight > 0 { s.weight } else { last },
+                    weight,
+                    last_weight: if weight > 0 { weight } else { last },
                     u_threshold: s.u_threshold,
                     l_threshold: s.l_threshold,
-                    state: server_state(&s.addr),
+                    state: st,
                 }
             })
             .collect();
+        let sorry = spec.sorry_server.map(|addr| Dest::new(addr, 1));
         // Edits keep scheduler state (rr cursor, wrr weight, lblc tables),
         // as the kernel's update hooks do; -E changing the scheduler starts fresh.
         let sched = match prev {
@@ -246,7 +251,24 @@ impl ServiceRt {
             dests,
             sched,
             state,
+            sorry,
         }
+    }
+
+    /// True when any server's slow-start ramp is still running.
+    pub fn ramping(&self) -> bool {
+        self.servers
+            .iter()
+            .zip(&self.dests)
+            .any(|(s, d)| d.weight != s.weight && !d.state.is_down())
+    }
+
+    /// True when no real server can take a new connection.
+    pub fn none_available(&self) -> bool {
+        !self
+            .dests
+            .iter()
+            .any(|d| d.weight > 0 && !d.state.is_down() && !d.state.is_overloaded())
     }
 
     /// Choose a real server for a new connection from `client`, honouring
@@ -342,7 +364,26 @@ impl ServiceRt {
             .zip(&self.dests)
             .map(|(spec, d)| {
                 let c = d.state.counters.snapshot();
+                let health = {
+                    let h = d.state.health.lock().expect("health lock");
+                    HealthView {
+                        state: if d.state.is_down() {
+                            HealthState::Down
+                        } else if spec.weight == 0 {
+                            HealthState::Drain
+                        } else {
+                            HealthState::Up
+                        },
+                        since_secs: h.since.elapsed().as_secs(),
+                        check: h.check.clone(),
+                        last_ok: h.last_ok,
+                        latency_us: h.latency_us,
+                        reason: h.reason.clone(),
+                        effective_weight: (d.weight != spec.weight).then_some(d.weight),
+                    }
+                };
                 ServerView {
+                    health,
                     spec: spec.clone(),
                     shown_forward: if local(&spec.addr.ip()) {
                         crate::ctl::proto::Forward::Local
@@ -362,6 +403,7 @@ impl ServiceRt {
             stats: self.state.est.since_zero(now),
             rates: self.state.est.rates(),
             servers,
+            sorry_active: self.sorry.is_some() && self.none_available(),
         }
     }
 
@@ -422,6 +464,22 @@ pub fn overload_on_unbind(dest: &Dest) {
     if clear {
         s.overloaded.store(false, Relaxed);
     }
+}
+
+/// The weight in effect: the configured one, ramped linearly over the
+/// slow-start period after the server came up (or appeared).
+pub fn effective_weight(svc: &ServiceSpec, srv: &RealServerSpec, state: &ServerState) -> u32 {
+    let ramp = srv.slow_start.or(svc.slow_start).unwrap_or(0);
+    if ramp == 0 || srv.weight == 0 {
+        return srv.weight;
+    }
+    let up = state.health.lock().expect("health lock").up_since.elapsed();
+    let ramp = Duration::from_secs(ramp as u64);
+    if up >= ramp {
+        return srv.weight;
+    }
+    let w = (srv.weight as u128 * up.as_millis() / ramp.as_millis().max(1)) as u32;
+    w.clamp(1, srv.weight)
 }
 
 /// Apply a persistence netmask to a client address.

@@ -50,6 +50,39 @@ pub struct ServerState {
     /// Consecutive failed connects (passive health): reset by a success.
     pub connect_failures: AtomicU32,
     pub est: Estimator,
+    /// An active health check runs for this server (so passive marking
+    /// leaves recovery to it).
+    pub checked: AtomicBool,
+    /// Health details for listings; locked only on probes and state changes.
+    pub health: Mutex<HealthInfo>,
+}
+
+/// What the health machinery knows of a server beyond the `down` flag.
+#[derive(Debug)]
+pub struct HealthInfo {
+    /// When `down` last changed (or the server appeared).
+    pub since: std::time::Instant,
+    /// When the server last came up: the start of its slow-start ramp.
+    pub up_since: std::time::Instant,
+    pub last_ok: Option<bool>,
+    pub latency_us: Option<u64>,
+    pub reason: String,
+    /// The effective check in words, e.g. "tcp" or "http GET /".
+    pub check: String,
+}
+
+impl Default for HealthInfo {
+    fn default() -> Self {
+        let now = std::time::Instant::now();
+        HealthInfo {
+            since: now,
+            up_since: now,
+            last_ok: None,
+            latency_us: None,
+            reason: String::new(),
+            check: "none".to_string(),
+        }
+    }
 }
 
 impl ServerState {

@@ -19,7 +19,7 @@ use crate::ctl::proto::Timeouts;
 use super::table::{Service, Table};
 
 const MAGIC: &[u8; 8] = b"RVSSTATE";
-const FORMAT_VERSION: u32 = 1;
+const FORMAT_VERSION: u32 = 2;
 const HEADER: usize = 8 + 4 + 8;
 pub const FILE_NAME: &str = "table.state";
 

@@ -11,8 +11,8 @@ use std::net::{IpAddr, SocketAddr};
 use serde::{Deserialize, Serialize};
 
 use crate::ctl::proto::{
-    ErrorKind, Forward, Netmask, Protocol, RealServerSpec, Request, ServiceKey, ServiceSpec,
-    Timeouts, MAX_TIMEOUT, SCHED_FLAG_1, SCHED_FLAG_2, SCHED_FLAG_3,
+    CheckKind, ErrorKind, Forward, HealthCheck, Netmask, Protocol, RealServerSpec, Request,
+    ServiceKey, ServiceSpec, Timeouts, MAX_TIMEOUT, SCHED_FLAG_1, SCHED_FLAG_2, SCHED_FLAG_3,
 };
 
 use super::sched;
@@ -184,6 +184,9 @@ impl Table {
             .get(&spec.key)
             .ok_or_else(TableError::no_such_service)?;
         validate_service(spec)?;
+        for srv in &self.services[i].servers {
+            validate_check(spec, srv)?;
+        }
         self.services[i].spec = spec.clone();
         Ok(Change::Table)
     }
@@ -221,6 +224,7 @@ impl Table {
             ));
         }
         validate_server(key, server)?;
+        validate_check(&svc.spec, server)?;
         svc.servers.insert(0, server.clone());
         Ok(Change::Table)
     }
@@ -237,6 +241,7 @@ impl Table {
             .position(|s| s.addr == server.addr)
             .ok_or_else(no_such_destination)?;
         validate_server(key, server)?;
+        validate_check(&svc.spec, server)?;
         svc.servers[pos] = server.clone();
         Ok(Change::Table)
     }
@@ -273,6 +278,14 @@ fn no_such_destination() -> TableError {
 }
 
 fn validate_service(spec: &ServiceSpec) -> Result<(), TableError> {
+    check_settings(&spec.health)?;
+    if let Some(sorry) = spec.sorry_server {
+        if !is_unicast(&sorry.ip()) || sorry.port() == 0 || sorry == spec.key.addr {
+            return Err(TableError::invalid(
+                "sorry server must be a unicast address:port other than the service",
+            ));
+        }
+    }
     if !sched::exists(&spec.scheduler) {
         return Err(TableError::new(
             ErrorKind::SchedulerNotFound,
@@ -321,7 +334,41 @@ fn validate_service(spec: &ServiceSpec) -> Result<(), TableError> {
     Ok(())
 }
 
+fn check_settings(h: &HealthCheck) -> Result<(), TableError> {
+    let bad = |what: &str| Err(TableError::invalid(what));
+    if h.interval_ms == Some(0) || h.timeout_ms == Some(0) {
+        return bad("check interval and timeout must be at least 1 ms");
+    }
+    if h.rise == Some(0) || h.fall == Some(0) {
+        return bad("check rise and fall must be at least 1");
+    }
+    if let Some((lo, hi)) = h.http_status {
+        if lo > hi || !(100..=599).contains(&lo) || !(100..=599).contains(&hi) {
+            return bad("HTTP status range must be within 100-599, low to high");
+        }
+    }
+    if h.port == Some(0) {
+        return bad("check port 0");
+    }
+    if h.http_path.as_deref().is_some_and(|p| !p.starts_with('/')) {
+        return bad("HTTP check path must start with /");
+    }
+    Ok(())
+}
+
+/// The effective check of one server must make sense (e.g. `exec` needs a command).
+fn validate_check(spec: &ServiceSpec, srv: &RealServerSpec) -> Result<(), TableError> {
+    let h = srv.health.over(&spec.health);
+    if h.kind == Some(CheckKind::Exec) && h.exec.as_deref().is_none_or(|c| c.trim().is_empty()) {
+        return Err(TableError::invalid(
+            "an exec check needs a command (--check-exec)",
+        ));
+    }
+    Ok(())
+}
+
 fn validate_server(key: &ServiceKey, server: &RealServerSpec) -> Result<(), TableError> {
+    check_settings(&server.health)?;
     if server.forward != Forward::Masq {
         return Err(TableError::not_supported(
             "forwarding methods other than masquerading (-m)",

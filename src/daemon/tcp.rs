@@ -19,12 +19,14 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit};
 
 use super::dataplane::Shared;
+use super::health;
 use super::runtime::{
     now_ms, overload_on_bind, overload_on_unbind, ConnInfo, ConnState, ServiceRt, CONNECT_TIMEOUT,
 };
 use super::sched::Dest;
 use super::stats::{Counters, ServerState};
 use super::sys;
+use crate::ctl::proto::ServiceKey;
 
 /// Accept loop of one TCP virtual service.
 pub async fn run_listener(
@@ -103,13 +105,19 @@ async fn handle(
     loop {
         let Some(pick) = rt.schedule(peer, &skip) else {
             tracing::debug!(client = %peer, service = %rt.spec.key.addr, "no real server available");
+            if let Some(sorry) = &rt.sorry {
+                if let Ok(server) = connect(sorry.addr).await {
+                    forward(client, server, peer, &rt, sorry, &shared).await;
+                    return;
+                }
+            }
             reset(client);
             return;
         };
         let dest = &rt.dests[pick.index];
         match connect(dest.addr).await {
             Ok(server) => {
-                note_success(dest);
+                note_success(&rt, dest, &shared);
                 let assured = forward(client, server, peer, &rt, dest, &shared).await;
                 if let Some(net) = pick.template {
                     rt.release_template(net, assured);
@@ -117,7 +125,7 @@ async fn handle(
                 return;
             }
             Err(e) => {
-                note_failure(dest, &e, &shared);
+                note_failure(&rt, dest, &e, &shared);
                 if let Some(net) = pick.template {
                     rt.drop_template(net);
                 }
@@ -142,35 +150,68 @@ fn reset(client: TcpStream) {
     drop(client);
 }
 
-fn note_success(dest: &Dest) {
+fn note_success(rt: &ServiceRt, dest: &Dest, shared: &Shared) {
     dest.state.connect_failures.store(0, Relaxed);
-    if dest.state.down.swap(false, Relaxed) {
-        tracing::info!(server = %dest.addr, "real server answers again: back in rotation");
+    if dest.state.is_down() {
+        health::mark(
+            &shared.events,
+            rt.spec.key,
+            dest.addr,
+            &dest.state,
+            true,
+            "a connection succeeded",
+        );
     }
 }
 
 /// Passive health: after `fail_after` consecutive failed connects the server
-/// is marked failed; a background probe brings it back when it accepts.
-fn note_failure(dest: &Dest, e: &std::io::Error, shared: &Shared) {
+/// is marked down at once. Its active check brings it back; without one, a
+/// background TCP probe does.
+fn note_failure(rt: &ServiceRt, dest: &Dest, e: &std::io::Error, shared: &Arc<Shared>) {
     let n = dest.state.connect_failures.fetch_add(1, Relaxed) + 1;
     tracing::debug!(server = %dest.addr, error = %e, failures = n, "connect to real server failed");
-    if n >= shared.fail_after && !dest.state.down.swap(true, Relaxed) {
-        tracing::warn!(server = %dest.addr, error = %e, failures = n, "real server marked failed: out of rotation");
-        tokio::spawn(recovery_probe(dest.addr, dest.state.clone()));
+    if n >= shared.fail_after {
+        let reason = format!("{n} connects failed: {}", health::describe_io(e));
+        if health::mark(
+            &shared.events,
+            rt.spec.key,
+            dest.addr,
+            &dest.state,
+            false,
+            &reason,
+        ) && !dest.state.checked.load(Relaxed)
+        {
+            tokio::spawn(recovery_probe(
+                rt.spec.key,
+                dest.addr,
+                dest.state.clone(),
+                shared.clone(),
+            ));
+        }
     }
 }
 
-/// Probe a failed server with TCP connects until it answers (or until
-/// something else, e.g. a successful retry, cleared the mark).
-async fn recovery_probe(addr: SocketAddr, state: Arc<ServerState>) {
+/// Probe a failed server that has no active check with TCP connects until
+/// it answers (or until something else, e.g. a successful retry, cleared the
+/// mark, or the server left the table).
+async fn recovery_probe(
+    svc: ServiceKey,
+    addr: SocketAddr,
+    state: Arc<ServerState>,
+    shared: Arc<Shared>,
+) {
     let mut delay = Duration::from_millis(500);
-    while state.is_down() && Arc::strong_count(&state) > 1 {
+    while state.is_down() && !state.checked.load(Relaxed) && Arc::strong_count(&state) > 1 {
         tokio::time::sleep(delay).await;
         if let Ok(Ok(_)) = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
-            state.connect_failures.store(0, Relaxed);
-            if state.down.swap(false, Relaxed) {
-                tracing::info!(server = %addr, "real server answers again: back in rotation");
-            }
+            health::mark(
+                &shared.events,
+                svc,
+                addr,
+                &state,
+                true,
+                "recovery probe connected",
+            );
             return;
         }
         delay = (delay * 2).min(Duration::from_secs(2));

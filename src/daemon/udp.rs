@@ -22,6 +22,7 @@ use super::dataplane::Shared;
 use super::runtime::{
     now_ms, overload_on_bind, overload_on_unbind, ConnInfo, ConnState, ServiceRt,
 };
+use super::sched::Dest;
 use super::stats::Counters;
 
 type FlowKey = (SocketAddr, Option<SocketAddr>);
@@ -117,14 +118,24 @@ async fn open_flow(
     sock: &Arc<UdpSocket>,
     shared: &Arc<Shared>,
 ) -> Option<Flow> {
+    // `SORRY` stands for the sorry server, used only when no real server is available.
+    const SORRY: usize = usize::MAX;
     let (index, template) = match fixed {
         Some(addr) => (rt.dests.iter().position(|d| d.addr == addr)?, None),
-        None => {
-            let pick = rt.schedule(client, &[])?;
-            (pick.index, pick.template)
+        None => match rt.schedule(client, &[]) {
+            Some(pick) => (pick.index, pick.template),
+            None if rt.sorry.is_some() => (SORRY, None),
+            None => return None,
+        },
+    };
+    let target = |rt: &ServiceRt, i: usize| -> Dest {
+        if i == SORRY {
+            rt.sorry.clone().expect("sorry server configured")
+        } else {
+            rt.dests[i].clone()
         }
     };
-    let dest = &rt.dests[index];
+    let dest = &target(rt, index);
     let local: SocketAddr = match dest.addr.ip() {
         IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
         IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
@@ -157,7 +168,7 @@ async fn open_flow(
     let (rt, sock, shared) = (rt.clone(), sock.clone(), shared.clone());
     tokio::spawn(async move {
         let _permit = permit;
-        let dest = &rt.dests[index];
+        let dest = &target(&rt, index);
         let _reg = rt.state.register(info.clone());
         shared.live.fetch_add(1, Relaxed);
         dest.state.inactive.fetch_add(1, Relaxed);

@@ -72,7 +72,50 @@ pub enum Opt {
     // rvs extensions (long only, outside the matrix).
     Socket,
     Json,
+    // rvs health-check extensions (long only, outside the matrix).
+    Check,
+    CheckInterval,
+    CheckTimeout,
+    CheckRise,
+    CheckFall,
+    CheckJitter,
+    CheckAddr,
+    CheckPort,
+    CheckInitial,
+    CheckHttpPath,
+    CheckHttpHost,
+    CheckHttpStatus,
+    CheckHttpBody,
+    CheckExec,
+    CheckUdpSend,
+    CheckUdpExpect,
+    SlowStart,
+    SorryServer,
+    Health,
 }
+
+/// The rvs health options with their names as used in messages and `-S`.
+pub const HEALTH_OPTIONS: &[(Opt, &str)] = &[
+    (Opt::Check, "check"),
+    (Opt::CheckInterval, "check-interval"),
+    (Opt::CheckTimeout, "check-timeout"),
+    (Opt::CheckRise, "check-rise"),
+    (Opt::CheckFall, "check-fall"),
+    (Opt::CheckJitter, "check-jitter"),
+    (Opt::CheckAddr, "check-addr"),
+    (Opt::CheckPort, "check-port"),
+    (Opt::CheckInitial, "check-initial"),
+    (Opt::CheckHttpPath, "check-http-path"),
+    (Opt::CheckHttpHost, "check-http-host"),
+    (Opt::CheckHttpStatus, "check-http-status"),
+    (Opt::CheckHttpBody, "check-http-body"),
+    (Opt::CheckExec, "check-exec"),
+    (Opt::CheckUdpSend, "check-udp-send"),
+    (Opt::CheckUdpExpect, "check-udp-expect"),
+    (Opt::SlowStart, "slow-start"),
+    (Opt::SorryServer, "sorry-server"),
+    (Opt::Health, "health"),
+];
 
 const fn o(long: &'static str, short: Option<char>, arg: ArgKind, id: Opt) -> OptDef<Opt> {
     OptDef {
@@ -152,6 +195,25 @@ pub const OPTIONS: &[OptDef<Opt>] = &[
     o("tun-remcsum", None, N, Opt::TunRemcsum),
     o("socket", None, R, Opt::Socket),
     o("json", None, N, Opt::Json),
+    o("check", None, R, Opt::Check),
+    o("check-interval", None, R, Opt::CheckInterval),
+    o("check-timeout", None, R, Opt::CheckTimeout),
+    o("check-rise", None, R, Opt::CheckRise),
+    o("check-fall", None, R, Opt::CheckFall),
+    o("check-jitter", None, R, Opt::CheckJitter),
+    o("check-addr", None, R, Opt::CheckAddr),
+    o("check-port", None, R, Opt::CheckPort),
+    o("check-initial", None, R, Opt::CheckInitial),
+    o("check-http-path", None, R, Opt::CheckHttpPath),
+    o("check-http-host", None, R, Opt::CheckHttpHost),
+    o("check-http-status", None, R, Opt::CheckHttpStatus),
+    o("check-http-body", None, R, Opt::CheckHttpBody),
+    o("check-exec", None, R, Opt::CheckExec),
+    o("check-udp-send", None, R, Opt::CheckUdpSend),
+    o("check-udp-expect", None, R, Opt::CheckUdpExpect),
+    o("slow-start", None, R, Opt::SlowStart),
+    o("sorry-server", None, R, Opt::SorryServer),
+    o("health", None, N, Opt::Health),
 ];
 
 impl Opt {
@@ -391,6 +453,33 @@ Daemon Options:
   --mcast-group address               IPv4/IPv6 group (default=224.0.0.81)
   --mcast-port port                   UDP port (default=8848)
   --mcast-ttl ttl                     Multicast TTL (default=1)
-"
+{RVS_HELP}"
     )
 }
+
+/// The rvs extensions, listed after ipvsadm's own help text.
+const RVS_HELP: &str = "
+rvs extensions (long options only):
+  --socket path                       rvsd control socket (env RVS_SOCKET)
+  --json                              listings as JSON
+  --health                            list real-server health (with -L)
+Health checks (-A/-E: service defaults; -a/-e: per real server):
+  --check tcp|http|exec|udp|none      kind of active check (default: tcp for TCP services)
+  --check-interval dur                time between probes (default 2s; 200ms, 1.5s ...)
+  --check-timeout dur                 probe timeout (default 1s)
+  --check-rise n                      successes that bring a server up (default 2)
+  --check-fall n                      failures that take a server down (default 3)
+  --check-jitter dur                  random extra delay before each probe
+  --check-addr address                probe this address instead
+  --check-port port                   probe this port instead
+  --check-initial up|down             state before the first verdict (default up)
+  --check-http-path path              HTTP GET path (default /)
+  --check-http-host host              HTTP Host header
+  --check-http-status lo[-hi]         accepted status codes (default 200-399)
+  --check-http-body text              text the body must contain
+  --check-exec command                command run by sh -c; exit 0 = up
+  --check-udp-send text               UDP probe payload
+  --check-udp-expect text             text the UDP reply must contain
+  --slow-start secs                   ramp the weight up over secs after recovery
+  --sorry-server address:port         used while no real server is up (-A/-E)
+";

@@ -10,6 +10,35 @@ const COMMANDS: &str = "Commands";
 const SERVICE: &str = "Virtual service";
 const LISTING: &str = "Listing options";
 const RVS: &str = "rvs options";
+const HEALTH: &str = "Health checks (rvs)";
+
+/// The rvs health-check options (-A/-E set service defaults, -a/-e override per server).
+fn health_args() -> Vec<Arg> {
+    vec![
+        value("check", None, "KIND", "Kind of active check: tcp, http, exec, udp or none (default: tcp for TCP services, none for UDP)")
+            .value_parser(["tcp", "http", "exec", "udp", "none"]),
+        value("check-interval", None, "DURATION", "Time between probes, e.g. 2, 1.5s or 200ms (default 2s)"),
+        value("check-timeout", None, "DURATION", "Probe timeout (default 1s)"),
+        value("check-rise", None, "N", "Consecutive successes that bring a down server up (default 2)"),
+        value("check-fall", None, "N", "Consecutive failures that take an up server down (default 3)"),
+        value("check-jitter", None, "DURATION", "Random extra delay before each probe, up to this long"),
+        value("check-addr", None, "ADDRESS", "Probe this address instead of the real server's"),
+        value("check-port", None, "PORT", "Probe this port instead of the real server's"),
+        value("check-initial", None, "STATE", "State before the first verdict: up (default) or down until proven")
+            .value_parser(["up", "down"]),
+        value("check-http-path", None, "PATH", "HTTP check: path to GET (default /)"),
+        value("check-http-host", None, "HOST", "HTTP check: Host header (default the probed address)"),
+        value("check-http-status", None, "LO[-HI]", "HTTP check: accepted status codes (default 200-399)"),
+        value("check-http-body", None, "TEXT", "HTTP check: text the response body must contain"),
+        value("check-exec", None, "COMMAND", "Exec check: command run by sh -c with RVS_SERVER_ADDR and RVS_SERVER_PORT set; exit 0 means up; killed with its process group on timeout")
+            .value_hint(ValueHint::CommandString),
+        value("check-udp-send", None, "TEXT", "UDP check: payload to send"),
+        value("check-udp-expect", None, "TEXT", "UDP check: text the reply must contain (any reply when unset)"),
+        value("slow-start", None, "SECS", "Ramp the effective weight up linearly over SECS after a server comes up"),
+        value("sorry-server", None, "ADDR:PORT", "Used only while no real server of the service is available (-A/-E)"),
+        flag("health", None, "With -L: per real server its health state, since when, last check result, latency and reason"),
+    ]
+}
 const UNSUPPORTED: &str = "Accepted for compatibility, rejected by rvs";
 
 fn flag(id: &'static str, short: Option<char>, help: &'static str) -> Arg {
@@ -272,6 +301,7 @@ pub fn command() -> Command {
         .args(heading(options.to_vec(), None))
         .args(heading(listing.to_vec(), Some(LISTING)))
         .args(heading(rvs.to_vec(), Some(RVS)))
+        .args(heading(health_args(), Some(HEALTH)))
         .args(heading(unsupported.to_vec(), Some(UNSUPPORTED)))
 }
 

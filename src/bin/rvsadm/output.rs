@@ -33,6 +33,15 @@
 //!                                  otherwise "flag-1", "flag-2"; "flag-3" for any scheduler
 //!       "ops": false,              one-packet scheduling (-o)
 //!       "pe": null,                persistence engine name or null
+//!       "health_check": {          health-check defaults as configured; every field
+//!         "kind": "Http",          may be null (= rvs default): kind "None" | "Tcp" |
+//!         "interval_ms": 2000,     "Http" | "Exec" | "Udp", interval_ms, timeout_ms,
+//!         ...                      rise, fall, jitter_ms, addr, port, initial_up,
+//!       },                         http_path, http_host, http_status [lo, hi],
+//!                                  http_body, exec, udp_send, udp_expect
+//!       "slow_start": null,        slow-start seconds or null
+//!       "sorry_server": null,      "addr:port" or null
+//!       "sorry_active": false,     true while no real server is available
 //!       "stats": {                 cumulative counters since the last -Z
 //!         "conns": 0, "inpkts": 0, "outpkts": 0, "inbytes": 0, "outbytes": 0
 //!       },
@@ -50,6 +59,17 @@
 //!           "active_conns": 0,
 //!           "inactive_conns": 0,
 //!           "persist_conns": 0,    persistence templates bound to the server
+//!           "health_check": {...}, per-server overrides, same fields as the service's
+//!           "slow_start": null,
+//!           "health": {            live health
+//!             "state": "UP",       "UP" | "DOWN" | "DRAIN" (weight 0)
+//!             "since_secs": 12,    seconds in this state
+//!             "check": "tcp",      the effective check in words
+//!             "last_ok": true,     last probe result, null before the first
+//!             "latency_us": 180,   last probe duration, or null
+//!             "reason": "connected",  last verdict in words ("HTTP 503", ...)
+//!             "effective_weight": null  weight in effect during slow start
+//!           },
 //!           "stats": { ... },      as for the service (full 64-bit, no modulo 2^32)
 //!           "rates": { ... }
 //!         }
@@ -83,14 +103,15 @@
 //! {"tcp": 900, "tcpfin": 120, "udp": 300}     idle timeouts in seconds
 //! ```
 
+mod health;
 mod names;
 mod rdns;
 mod sort;
 
 use names::{addrport, ntop, resolver, Resolver};
 use rvs::ctl::proto::{
-    ConnEntry, Forward, Netmask, Protocol, Rates, ServerView, ServiceView, Stats, TableView,
-    Timeouts, SCHED_FLAG_1, SCHED_FLAG_2, SCHED_FLAG_3,
+    ConnEntry, Forward, HealthCheck, Netmask, Protocol, Rates, ServerView, ServiceView, Stats,
+    TableView, Timeouts, SCHED_FLAG_1, SCHED_FLAG_2, SCHED_FLAG_3,
 };
 use serde::Serialize;
 use std::net::SocketAddr;
@@ -106,6 +127,8 @@ pub struct ListOpts {
     pub persistent_conn: bool,
     pub tun_info: bool,
     pub nosort: bool,
+    /// `--health` (rvs extension): the health view instead of ipvsadm's.
+    pub health: bool,
 }
 
 /// IPVS version and connection-table size rvs reports, as ipvsadm prints them.
@@ -151,6 +174,9 @@ pub fn render_list(table: &TableView, single: bool, opts: &ListOpts) -> String {
 }
 
 fn render_list_with(table: &TableView, single: bool, opts: &ListOpts, r: &dyn Resolver) -> String {
+    if opts.health {
+        return health::render(table, opts.nosort, r);
+    }
     let view = View::of(opts);
     let mut out = String::new();
     if !single {
@@ -463,6 +489,11 @@ fn save_service_line(svc: &ServiceView, name: &str) -> String {
             sched_flag_names(&spec.scheduler, spec.sched_flags).join(",")
         ));
     }
+    s.push_str(&health::save_options(
+        &spec.health,
+        spec.slow_start,
+        spec.sorry_server,
+    ));
     s.push('\n');
     s
 }
@@ -478,8 +509,9 @@ fn save_server_line(srv: &ServerView, name: &str, dest: &str) -> String {
         Forward::Route | Forward::Local => ("-g", ""),
     };
     format!(
-        "-a {name} -r {dest} {switch} -w {}{tunnel}\n",
-        srv.spec.weight
+        "-a {name} -r {dest} {switch} -w {}{tunnel}{}\n",
+        srv.spec.weight,
+        health::save_options(&srv.spec.health, srv.spec.slow_start, None)
     )
 }
 
@@ -546,6 +578,11 @@ struct JsonService {
     sched_flags: Vec<&'static str>,
     ops: bool,
     pe: Option<String>,
+    /// rvs: health-check defaults as configured (unset fields are null).
+    health_check: HealthCheck,
+    slow_start: Option<u32>,
+    sorry_server: Option<String>,
+    sorry_active: bool,
     stats: JsonStats,
     rates: JsonRates,
     servers: Vec<JsonServer>,
@@ -562,8 +599,25 @@ struct JsonServer {
     active_conns: u32,
     inactive_conns: u32,
     persist_conns: u32,
+    /// rvs: per-server health-check overrides as configured.
+    health_check: HealthCheck,
+    slow_start: Option<u32>,
+    health: JsonHealth,
     stats: JsonStats,
     rates: JsonRates,
+}
+
+/// rvs: live health of a real server.
+#[derive(Serialize)]
+struct JsonHealth {
+    /// "UP", "DOWN" or "DRAIN".
+    state: &'static str,
+    since_secs: u64,
+    check: String,
+    last_ok: Option<bool>,
+    latency_us: Option<u64>,
+    reason: String,
+    effective_weight: Option<u32>,
 }
 
 #[derive(Serialize)]
@@ -671,6 +725,12 @@ fn json_service(svc: &ServiceView, nosort: bool) -> JsonService {
         sched_flags: json_sched_flags(&spec.scheduler, spec.sched_flags),
         ops: spec.ops,
         pe: spec.pe.clone(),
+        health_check: spec.health.clone(),
+        slow_start: spec.slow_start,
+        sorry_server: spec
+            .sorry_server
+            .map(|a| SocketAddr::new(a.ip(), a.port()).to_string()),
+        sorry_active: svc.sorry_active,
         stats: (&svc.stats).into(),
         rates: (&svc.rates).into(),
         servers: sort::servers(svc, nosort)
@@ -691,6 +751,17 @@ fn json_server(srv: &ServerView) -> JsonServer {
         active_conns: srv.active_conns,
         inactive_conns: srv.inactive_conns,
         persist_conns: srv.persist_conns,
+        health_check: srv.spec.health.clone(),
+        slow_start: srv.spec.slow_start,
+        health: JsonHealth {
+            state: srv.health.state.name(),
+            since_secs: srv.health.since_secs,
+            check: srv.health.check.clone(),
+            last_ok: srv.health.last_ok,
+            latency_us: srv.health.latency_us,
+            reason: srv.health.reason.clone(),
+            effective_weight: srv.health.effective_weight,
+        },
         stats: (&srv.stats).into(),
         rates: (&srv.rates).into(),
     }
@@ -769,6 +840,15 @@ mod tests {
             persist_conns: 0,
             stats: Stats::default(),
             rates: Rates::default(),
+            health: rvs::ctl::proto::HealthView {
+                state: rvs::ctl::proto::HealthState::Up,
+                since_secs: 75,
+                check: "tcp".into(),
+                last_ok: Some(true),
+                latency_us: Some(180),
+                reason: "connected".into(),
+                effective_weight: None,
+            },
         }
     }
 
@@ -783,6 +863,7 @@ mod tests {
             stats: Stats::default(),
             rates: Rates::default(),
             servers,
+            sorry_active: false,
         }
     }
 
@@ -1453,6 +1534,10 @@ TCP 120:00 ESTABLISHED 1.2.3.4:1000       10.0.0.1:80        10.0.0.2:80
 
     #[test]
     fn json_list_schema() {
+        let hc = serde_json::json!({"kind": null, "interval_ms": null, "timeout_ms": null, "rise": null, "fall": null,
+                          "jitter_ms": null, "addr": null, "port": null, "initial_up": null,
+                          "http_path": null, "http_host": null, "http_status": null, "http_body": null,
+                          "exec": null, "udp_send": null, "udp_expect": null});
         let v: serde_json::Value =
             serde_json::from_str(&json_list(&sample(), &ListOpts::default())).unwrap();
         assert_eq!(v["version"], "1.2.1");
@@ -1465,6 +1550,7 @@ TCP 120:00 ESTABLISHED 1.2.3.4:1000       10.0.0.1:80        10.0.0.2:80
                 "protocol": "TCP", "address": "192.168.100.10", "port": 443, "scheduler": "sh",
                 "persistent": 1800, "netmask": "255.255.255.0", "sched_flags": ["sh-fallback"],
                 "ops": false, "pe": null,
+                "health_check": hc.clone(), "slow_start": null, "sorry_server": null, "sorry_active": false,
                 "stats": {"conns": 100_000_000_000u64, "inpkts": 99_999_999_999_999u64,
                           "outpkts": 100_000_000_000_000u64, "inbytes": u64::MAX, "outbytes": 0},
                 "rates": {"cps": 0, "inpps": 0, "outpps": 0, "inbps": 0, "outbps": 0},
@@ -1472,6 +1558,9 @@ TCP 120:00 ESTABLISHED 1.2.3.4:1000       10.0.0.1:80        10.0.0.2:80
                     "address": "10.0.0.1", "port": 443, "forward": "Route", "weight": 1,
                     "u_threshold": 0, "l_threshold": 0, "active_conns": 3, "inactive_conns": 1,
                     "persist_conns": 7,
+                    "health_check": hc.clone(), "slow_start": null,
+                    "health": {"state": "UP", "since_secs": 75, "check": "tcp", "last_ok": true,
+                               "latency_us": 180, "reason": "connected", "effective_weight": null},
                     "stats": {"conns": 0, "inpkts": 0, "outpkts": 0, "inbytes": 0, "outbytes": 0},
                     "rates": {"cps": 0, "inpps": 0, "outpps": 0, "inbps": 0, "outbps": 0}
                 }]

@@ -10,12 +10,13 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 
 use rvs::ctl::proto::{
-    Forward, Netmask, Protocol, RealServerSpec, Request, ServiceKey, ServiceSpec, Timeouts,
-    DEFAULT_PERSISTENT_TIMEOUT, MAX_TIMEOUT, SCHED_FLAG_1, SCHED_FLAG_2, SCHED_FLAG_3,
+    CheckKind, Forward, HealthCheck, Netmask, Protocol, RealServerSpec, Request, ServiceKey,
+    ServiceSpec, Timeouts, DEFAULT_PERSISTENT_TIMEOUT, MAX_TIMEOUT, SCHED_FLAG_1, SCHED_FLAG_2,
+    SCHED_FLAG_3,
 };
 
 use crate::addr::{atoi, number_in, parse_netmask_v4, parse_service};
-use crate::cli::{Opt, MATRIX, OPTIONS, OPT_NAMES};
+use crate::cli::{Opt, HEALTH_OPTIONS, MATRIX, OPTIONS, OPT_NAMES};
 use crate::output::ListOpts;
 use crate::popt::Popt;
 
@@ -43,6 +44,7 @@ pub fn try_help(prog: &str) -> CliError {
 
 /// What the command line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // built once per command line
 pub enum Command {
     /// `-h`: print the usage text.
     Help,
@@ -179,6 +181,12 @@ struct State {
     ipv6_flag: bool,
     socket: Option<PathBuf>,
     json: bool,
+    /// rvs health options seen, by name, in order.
+    health_opts: Vec<&'static str>,
+    health: HealthCheck,
+    sorry: Option<SocketAddr>,
+    slow_start: Option<u32>,
+    health_list: bool,
 }
 
 impl State {
@@ -208,7 +216,103 @@ impl State {
             ipv6_flag: false,
             socket: None,
             json: false,
+            health_opts: Vec::new(),
+            health: HealthCheck::default(),
+            sorry: None,
+            slow_start: None,
+            health_list: false,
         }
+    }
+
+    /// The rvs health-check options (long only, outside the matrix).
+    fn health_option(&mut self, opt: Opt, a: String) -> Result<(), CliError> {
+        let name = HEALTH_OPTIONS
+            .iter()
+            .find(|(o, _)| *o == opt)
+            .map(|(_, n)| *n)
+            .unwrap_or("?");
+        if self.health_opts.contains(&name) {
+            return fail(format!("multiple '{name}' options specified"));
+        }
+        self.health_opts.push(name);
+        let bad = |what: &str| fail(format!("invalid --{name} value `{a}': {what}"));
+        let h = &mut self.health;
+        match opt {
+            Opt::Check => match CheckKind::parse(&a) {
+                Some(k) => h.kind = Some(k),
+                None => return bad("use tcp, http, exec, udp or none"),
+            },
+            Opt::CheckInterval | Opt::CheckTimeout | Opt::CheckJitter => {
+                let Some(ms) = parse_duration_ms(&a) else {
+                    return bad("give a duration such as 2, 1.5s or 200ms");
+                };
+                match opt {
+                    Opt::CheckInterval => h.interval_ms = Some(ms),
+                    Opt::CheckTimeout => h.timeout_ms = Some(ms),
+                    _ => h.jitter_ms = Some(ms),
+                }
+                if ms == 0 && opt != Opt::CheckJitter {
+                    return bad("must be above 0");
+                }
+            }
+            Opt::CheckRise | Opt::CheckFall => {
+                let Some(n) = number_in(&a, 1, 1000) else {
+                    return bad("give a count from 1 to 1000");
+                };
+                if opt == Opt::CheckRise {
+                    h.rise = Some(n as u32);
+                } else {
+                    h.fall = Some(n as u32);
+                }
+            }
+            Opt::CheckAddr => match a
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<IpAddr>()
+            {
+                Ok(ip) => h.addr = Some(ip),
+                Err(_) => return bad("give an IPv4 or IPv6 address"),
+            },
+            Opt::CheckPort => match number_in(&a, 1, 65535) {
+                Some(p) => h.port = Some(p as u16),
+                None => return bad("give a port from 1 to 65535"),
+            },
+            Opt::CheckInitial => match a.as_str() {
+                "up" => h.initial_up = Some(true),
+                "down" => h.initial_up = Some(false),
+                _ => return bad("use up or down"),
+            },
+            Opt::CheckHttpPath if a.starts_with('/') => h.http_path = Some(a),
+            Opt::CheckHttpPath => return bad("the path must start with /"),
+            Opt::CheckHttpHost => h.http_host = Some(a),
+            Opt::CheckHttpStatus => {
+                let (lo, hi) = a.split_once('-').unwrap_or((&a, &a));
+                match (number_in(lo, 100, 599), number_in(hi, 100, 599)) {
+                    (Some(lo), Some(hi)) if lo <= hi => {
+                        h.http_status = Some((lo as u16, hi as u16))
+                    }
+                    _ => return bad("give a status or a range such as 200 or 200-399"),
+                }
+            }
+            Opt::CheckHttpBody => h.http_body = Some(a),
+            Opt::CheckExec if a.trim().is_empty() => return bad("the command is empty"),
+            Opt::CheckExec => h.exec = Some(a),
+            Opt::CheckUdpSend => h.udp_send = Some(a),
+            Opt::CheckUdpExpect => h.udp_expect = Some(a),
+            Opt::SlowStart => match number_in(&a, 0, 86_400) {
+                Some(n) => self.slow_start = Some(n as u32),
+                None => return bad("give seconds from 0 to 86400"),
+            },
+            Opt::SorryServer => match parse_service(&a, self.proto) {
+                Some(p) if p.port.is_some_and(|p| p != 0) => {
+                    self.sorry = Some(SocketAddr::new(p.addr, p.port.unwrap_or(0)))
+                }
+                _ => return bad("give address:port ([v6]:port for IPv6)"),
+            },
+            Opt::Health => self.health_list = true,
+            _ => {}
+        }
+        Ok(())
     }
 
     fn has(&self, index: usize) -> bool {
@@ -246,6 +350,9 @@ impl State {
     fn option(&mut self, opt: Opt, arg: Option<String>) -> Result<(), CliError> {
         if matches!(opt, Opt::Socket | Opt::Json) {
             return self.extension(opt, arg);
+        }
+        if HEALTH_OPTIONS.iter().any(|(o, _)| *o == opt) {
+            return self.health_option(opt, arg.unwrap_or_default());
         }
         self.set_option(opt)?;
         let absent = arg.is_none();
@@ -532,6 +639,7 @@ pub fn parse(argv: &[String]) -> Result<Command, CliError> {
             "Illegal 'json' option with the '{cmd_name}' command"
         ));
     }
+    health_checks(&st, cmd_name)?;
     command_checks(&mut st)?;
     reject_unsupported(&st)?;
     let action = build(&st, sched_flags, timeouts);
@@ -540,6 +648,42 @@ pub fn parse(argv: &[String]) -> Result<Command, CliError> {
         socket: st.socket,
         json: st.json,
     }))
+}
+
+/// Which commands take the rvs health options.
+fn health_checks(st: &State, cmd_name: &str) -> Result<(), CliError> {
+    for name in &st.health_opts {
+        let ok = match *name {
+            "health" => st.cmd == Opt::List,
+            "sorry-server" => matches!(st.cmd, Opt::AddService | Opt::EditService),
+            _ => matches!(
+                st.cmd,
+                Opt::AddService | Opt::EditService | Opt::AddServer | Opt::EditServer
+            ),
+        };
+        if !ok {
+            return fail(format!(
+                "Illegal '{name}' option with the '{cmd_name}' command"
+            ));
+        }
+    }
+    if st.health_list && (st.has(1) || st.has(12) || st.has(13)) {
+        return fail("options conflicts in the list command");
+    }
+    Ok(())
+}
+
+/// `2`, `1.5`, `2s`, `1.5s` (seconds) or `200ms` → milliseconds.
+pub fn parse_duration_ms(s: &str) -> Option<u32> {
+    let (num, scale) = match s.strip_suffix("ms") {
+        Some(n) => (n, 1.0),
+        None => (s.strip_suffix('s').unwrap_or(s), 1000.0),
+    };
+    let v: f64 = num.parse().ok()?;
+    if !v.is_finite() || v < 0.0 || v * scale > 86_400_000.0 {
+        return None;
+    }
+    Some((v * scale).round() as u32)
 }
 
 /// `--socket` after `-v` (ipvsadm stops parsing at `-v`; rvs still wants
@@ -707,6 +851,9 @@ fn build(st: &State, sched_flags: u32, timeouts: Option<Timeouts>) -> Action {
         sched_flags,
         ops: st.ops,
         pe: None,
+        health: st.health.clone(),
+        sorry_server: st.sorry,
+        slow_start: st.slow_start,
     };
     let dest = SocketAddr::new(st.dest_addr, st.dest_port);
     let server = || RealServerSpec {
@@ -715,6 +862,8 @@ fn build(st: &State, sched_flags: u32, timeouts: Option<Timeouts>) -> Action {
         weight: st.weight,
         u_threshold: st.u_threshold,
         l_threshold: st.l_threshold,
+        health: st.health.clone(),
+        slow_start: st.slow_start,
     };
     match st.cmd {
         Opt::AddService => Action::AddService(spec()),
@@ -753,6 +902,7 @@ fn build(st: &State, sched_flags: u32, timeouts: Option<Timeouts>) -> Action {
                 persistent_conn: st.has(17),
                 tun_info: st.has(28),
                 nosort: st.has(18),
+                health: st.health_list,
             },
         },
     }

@@ -39,12 +39,46 @@ impl LineError {
     }
 }
 
-/// Split one line into argv words the way ipvsadm's restore does.
+/// Split one line into argv words the way ipvsadm's restore does: on
+/// blanks, tabs and CRs, dropping every `ipvsadm` token. rvs addition: a word
+/// that starts with `"` runs to the closing `"` (with `\"` and `\\`
+/// escapes), so that `-S` can save health-check values with blanks.
 pub fn tokenize(line: &str) -> Vec<String> {
-    line.split([' ', '\t', '\r', '\n'])
-        .filter(|t| !t.is_empty() && *t != "ipvsadm")
-        .map(str::to_string)
-        .collect()
+    let mut words = Vec::new();
+    let mut chars = line.chars().peekable();
+    loop {
+        while chars
+            .peek()
+            .is_some_and(|c| matches!(c, ' ' | '\t' | '\r' | '\n'))
+        {
+            chars.next();
+        }
+        let Some(&first) = chars.peek() else { break };
+        let mut word = String::new();
+        if first == '"' {
+            chars.next();
+            while let Some(c) = chars.next() {
+                match c {
+                    '"' => break,
+                    '\\' => word.extend(chars.next()),
+                    c => word.push(c),
+                }
+            }
+            words.push(word);
+            continue;
+        }
+        while let Some(&c) = chars.peek() {
+            if matches!(c, ' ' | '\t' | '\r' | '\n') {
+                break;
+            }
+            word.push(c);
+            chars.next();
+        }
+        if word != "ipvsadm" {
+            words.push(word);
+        }
+    }
+    words
 }
 
 /// Parse the whole restore input; `prog` is used as argv[0] of each line.

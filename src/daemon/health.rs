@@ -1,0 +1,415 @@
+//! Health checking: which real servers still answer.
+//!
+//! Active checks run one task per (service, real server): a probe every
+//! interval (plus jitter), `rise` consecutive successes bring a down server
+//! up, `fall` consecutive failures take an up server down. Passive checks
+//! come from real traffic: `--fail-after` consecutive failed connects mark a
+//! server down at once (see `tcp.rs`); the active checks bring it back.
+//! Every state change is logged once and recorded in the [`EventLog`] that
+//! subscribers (rvstop) read. The data path reads only the `down` atomic.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use crate::ctl::proto::{
+    CheckKind, HealthEvent, HealthState, Protocol, RealServerSpec, ServiceKey, ServiceSpec,
+};
+
+use super::stats::ServerState;
+
+/// A health check with every default resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub kind: CheckKind,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub rise: u32,
+    pub fall: u32,
+    pub jitter: Duration,
+    pub target: SocketAddr,
+    pub initial_up: bool,
+    pub http_path: String,
+    pub http_host: Option<String>,
+    pub http_status: (u16, u16),
+    pub http_body: Option<String>,
+    pub exec: String,
+    pub udp_send: String,
+    pub udp_expect: Option<String>,
+}
+
+impl Check {
+    /// The check in words, for listings.
+    pub fn describe(&self) -> String {
+        match self.kind {
+            CheckKind::Http => format!("http GET {}", self.http_path),
+            CheckKind::Exec => "exec".to_string(),
+            k => k.name().to_string(),
+        }
+    }
+}
+
+/// Resolve a server's effective check: its overrides over the service's
+/// defaults over rvs's defaults (TCP connect every 2 s, timeout 1 s, fall 3,
+/// rise 2; UDP services: none unless configured).
+pub fn resolve(svc: &ServiceSpec, srv: &RealServerSpec) -> Check {
+    let h = srv.health.over(&svc.health);
+    let default_kind = match svc.key.proto {
+        Protocol::Tcp => CheckKind::Tcp,
+        Protocol::Udp => CheckKind::None,
+    };
+    let target = SocketAddr::new(
+        h.addr.unwrap_or(srv.addr.ip()),
+        h.port.unwrap_or(srv.addr.port()),
+    );
+    Check {
+        kind: h.kind.unwrap_or(default_kind),
+        interval: Duration::from_millis(h.interval_ms.unwrap_or(2000).max(1) as u64),
+        timeout: Duration::from_millis(h.timeout_ms.unwrap_or(1000).max(1) as u64),
+        rise: h.rise.unwrap_or(2).max(1),
+        fall: h.fall.unwrap_or(3).max(1),
+        jitter: Duration::from_millis(h.jitter_ms.unwrap_or(0) as u64),
+        target,
+        initial_up: h.initial_up.unwrap_or(true),
+        http_path: h.http_path.unwrap_or_else(|| "/".to_string()),
+        http_host: h.http_host,
+        http_status: h.http_status.unwrap_or((200, 399)),
+        http_body: h.http_body,
+        exec: h.exec.unwrap_or_default(),
+        udp_send: h.udp_send.unwrap_or_default(),
+        udp_expect: h.udp_expect,
+    }
+}
+
+/// Recent health events, kept for subscribers.
+#[derive(Debug, Default)]
+pub struct EventLog {
+    inner: Mutex<(u64, VecDeque<HealthEvent>)>,
+}
+
+const EVENTS_KEPT: usize = 256;
+
+impl EventLog {
+    pub fn push(&self, ev: HealthEvent) {
+        let mut g = self.inner.lock().expect("event log lock");
+        g.0 += 1;
+        if g.1.len() == EVENTS_KEPT {
+            g.1.pop_front();
+        }
+        g.1.push_back(ev);
+    }
+
+    /// Events after sequence number `after`, and the newest sequence number.
+    pub fn since(&self, after: u64) -> (Vec<HealthEvent>, u64) {
+        let g = self.inner.lock().expect("event log lock");
+        let (seq, evs) = (&g.0, &g.1);
+        let fresh = (seq - after).min(evs.len() as u64) as usize;
+        (evs.iter().skip(evs.len() - fresh).cloned().collect(), *seq)
+    }
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Set a server up or down; on a change log it once and record an event.
+/// Returns true when the state changed.
+pub fn mark(
+    events: &EventLog,
+    svc: ServiceKey,
+    addr: SocketAddr,
+    state: &ServerState,
+    up: bool,
+    reason: &str,
+) -> bool {
+    let was_down = state.down.swap(!up, Relaxed);
+    if was_down != up {
+        return false;
+    }
+    let now = Instant::now();
+    {
+        let mut h = state.health.lock().expect("health lock");
+        h.since = now;
+        if up {
+            h.up_since = now;
+        }
+        h.reason = reason.to_string();
+    }
+    if up {
+        state.connect_failures.store(0, Relaxed);
+        tracing::info!(service = %svc.addr, server = %addr, reason, "real server UP: back in rotation");
+    } else {
+        tracing::warn!(service = %svc.addr, server = %addr, reason, "real server DOWN: out of rotation");
+    }
+    events.push(HealthEvent {
+        at_ms: unix_ms(),
+        service: svc,
+        server: addr,
+        state: if up {
+            HealthState::Up
+        } else {
+            HealthState::Down
+        },
+        reason: reason.to_string(),
+    });
+    true
+}
+
+/// Run `check` for one real server until `stop` fires.
+pub async fn run(
+    check: Check,
+    svc: ServiceKey,
+    addr: SocketAddr,
+    state: Arc<ServerState>,
+    events: Arc<EventLog>,
+    mut stop: watch::Receiver<bool>,
+) {
+    state.checked.store(true, Relaxed);
+    state.health.lock().expect("health lock").check = check.describe();
+    if !check.initial_up {
+        mark(
+            &events,
+            svc,
+            addr,
+            &state,
+            false,
+            "waiting for the first successful check",
+        );
+    }
+    let (mut oks, mut fails) = (0u32, 0u32);
+    let mut rng = seed(addr);
+    loop {
+        let jitter = if check.jitter.is_zero() {
+            Duration::ZERO
+        } else {
+            Duration::from_millis(next(&mut rng) % (check.jitter.as_millis() as u64 + 1))
+        };
+        tokio::select! {
+            _ = stop.changed() => break,
+            _ = tokio::time::sleep(check.interval + jitter) => {}
+        }
+        let started = Instant::now();
+        let verdict = tokio::select! {
+            _ = stop.changed() => break,
+            v = probe(&check) => v,
+        };
+        let latency = started.elapsed();
+        {
+            let mut h = state.health.lock().expect("health lock");
+            h.last_ok = Some(verdict.is_ok());
+            h.latency_us = Some(latency.as_micros() as u64);
+            h.reason = match &verdict {
+                Ok(what) => what.clone(),
+                Err(why) => why.clone(),
+            };
+        }
+        match verdict {
+            Ok(what) => {
+                fails = 0;
+                oks = oks.saturating_add(1);
+                if state.is_down() && oks >= check.rise {
+                    mark(&events, svc, addr, &state, true, &what);
+                }
+            }
+            Err(why) => {
+                oks = 0;
+                fails = fails.saturating_add(1);
+                if !state.is_down() && fails >= check.fall {
+                    mark(&events, svc, addr, &state, false, &why);
+                }
+            }
+        }
+    }
+    state.checked.store(false, Relaxed);
+}
+
+fn seed(addr: SocketAddr) -> u64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1);
+    t ^ (addr.port() as u64) << 17 ^ 0x9E37_79B9_7F4A_7C15
+}
+
+fn next(s: &mut u64) -> u64 {
+    *s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *s;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// One probe: `Ok(what passed)` or `Err(reason in words)`.
+pub async fn probe(check: &Check) -> Result<String, String> {
+    let secs = check.timeout.as_secs_f64();
+    let timed_out = || format!("timeout after {} s", trim_float(secs));
+    match check.kind {
+        CheckKind::None => Ok("no active check".to_string()),
+        CheckKind::Tcp => {
+            match tokio::time::timeout(check.timeout, tokio::net::TcpStream::connect(check.target))
+                .await
+            {
+                Ok(Ok(_)) => Ok("connected".to_string()),
+                Ok(Err(e)) => Err(io_reason(&e)),
+                Err(_) => Err(timed_out()),
+            }
+        }
+        CheckKind::Http => match tokio::time::timeout(check.timeout, http(check)).await {
+            Ok(r) => r,
+            Err(_) => Err(timed_out()),
+        },
+        CheckKind::Udp => match tokio::time::timeout(check.timeout, udp(check)).await {
+            Ok(r) => r,
+            Err(_) => Err(timed_out()),
+        },
+        CheckKind::Exec => exec(check).await,
+    }
+}
+
+fn trim_float(v: f64) -> String {
+    let s = format!("{v:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// An I/O error in the words listings use.
+pub fn describe_io(e: &std::io::Error) -> String {
+    io_reason(e)
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
+        std::io::ErrorKind::ConnectionReset => "connection reset".to_string(),
+        _ => e.to_string(),
+    }
+}
+
+async fn http(check: &Check) -> Result<String, String> {
+    use http_body_util::{BodyExt, Empty};
+    let tcp = tokio::net::TcpStream::connect(check.target)
+        .await
+        .map_err(|e| io_reason(&e))?;
+    let io = hyper_util::rt::TokioIo::new(tcp);
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake::<_, Empty<hyper::body::Bytes>>(io)
+            .await
+            .map_err(|e| format!("HTTP handshake failed: {e}"))?;
+    let driver = tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let host = check
+        .http_host
+        .clone()
+        .unwrap_or_else(|| check.target.to_string());
+    let req = hyper::Request::get(check.http_path.as_str())
+        .header(hyper::header::HOST, host)
+        .header(hyper::header::USER_AGENT, "rvsd-health-check")
+        .body(Empty::new())
+        .map_err(|e| format!("bad HTTP request: {e}"))?;
+    let resp = sender
+        .send_request(req)
+        .await
+        .map_err(|e| format!("HTTP request failed: {e}"))?;
+    let status = resp.status().as_u16();
+    let (lo, hi) = check.http_status;
+    let result = if !(lo..=hi).contains(&status) {
+        Err(format!("HTTP {status}"))
+    } else if let Some(needle) = &check.http_body {
+        let mut body = resp.into_body();
+        let mut seen = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| format!("HTTP body: {e}"))?;
+            if let Some(data) = frame.data_ref() {
+                seen.extend_from_slice(data);
+            }
+            if seen.len() > 1 << 20 {
+                break;
+            }
+        }
+        if String::from_utf8_lossy(&seen).contains(needle.as_str()) {
+            Ok(format!("HTTP {status}"))
+        } else {
+            Err(format!("HTTP {status} without \"{needle}\" in the body"))
+        }
+    } else {
+        Ok(format!("HTTP {status}"))
+    };
+    driver.abort();
+    result
+}
+
+async fn udp(check: &Check) -> Result<String, String> {
+    let local: SocketAddr = if check.target.is_ipv6() {
+        "[::]:0"
+    } else {
+        "0.0.0.0:0"
+    }
+    .parse()
+    .expect("valid");
+    let sock = tokio::net::UdpSocket::bind(local)
+        .await
+        .map_err(|e| e.to_string())?;
+    sock.connect(check.target)
+        .await
+        .map_err(|e| io_reason(&e))?;
+    sock.send(check.udp_send.as_bytes())
+        .await
+        .map_err(|e| io_reason(&e))?;
+    let mut buf = vec![0u8; 65536];
+    let n = sock.recv(&mut buf).await.map_err(|e| match e.kind() {
+        std::io::ErrorKind::ConnectionRefused => "port unreachable".to_string(),
+        _ => e.to_string(),
+    })?;
+    match &check.udp_expect {
+        Some(want) if !String::from_utf8_lossy(&buf[..n]).contains(want.as_str()) => {
+            Err(format!("unexpected UDP reply ({n} bytes)"))
+        }
+        _ => Ok(format!("UDP reply ({n} bytes)")),
+    }
+}
+
+async fn exec(check: &Check) -> Result<String, String> {
+    let mut cmd = tokio::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(&check.exec)
+        .env("RVS_SERVER_ADDR", check.target.ip().to_string())
+        .env("RVS_SERVER_PORT", check.target.port().to_string())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .kill_on_drop(true);
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot run the check command: {e}"))?;
+    let pid = child.id();
+    match tokio::time::timeout(check.timeout, child.wait()).await {
+        Ok(Ok(st)) if st.success() => Ok("exit 0".to_string()),
+        Ok(Ok(st)) => Err(match st.code() {
+            Some(c) => format!("exit {c}"),
+            None => "killed by a signal".to_string(),
+        }),
+        Ok(Err(e)) => Err(format!("check command: {e}")),
+        Err(_) => {
+            // Kill the whole process group: the shell and whatever it started.
+            if let Some(pid) = pid {
+                let _ = nix::sys::signal::killpg(
+                    nix::unistd::Pid::from_raw(pid as i32),
+                    nix::sys::signal::SIGKILL,
+                );
+            }
+            let _ = child.wait().await;
+            Err(format!(
+                "timeout after {} s",
+                trim_float(check.timeout.as_secs_f64())
+            ))
+        }
+    }
+}
