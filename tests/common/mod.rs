@@ -538,3 +538,26 @@ pub fn exchange(from: &str, vip: SocketAddr, payload: &[u8]) -> (String, Vec<u8>
     let name = String::from_utf8_lossy(&all[..nl]).into_owned();
     (name, all[nl + 1..].to_vec())
 }
+
+/// Raise this process's open-file limit to the hard limit (tests holding
+/// hundreds of sockets on both ends).
+pub fn raise_nofile() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < hard {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+        }
+    }
+}
+
+/// True when a read ended because the peer closed or reset (not a timeout).
+pub fn closed_by_peer(r: &std::io::Result<usize>) -> bool {
+    match r {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => !matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+    }
+}
