@@ -506,3 +506,28 @@ fn counters_match_the_traffic() {
         "{s:?}"
     );
 }
+
+/// `-D` then `-A` of the same TCP service at once (as scripts do): the old
+/// listener must have released the port. Failed with EADDRINUSE under load
+/// before the data plane shut removed listeners down synchronously.
+#[test]
+fn service_deleted_and_re_added_at_once_binds_again() {
+    let d = Daemon::start();
+    let a = Backend::tcp("a");
+    let v = vip();
+    let key = add(&d, v, "rr", &[&a]);
+    for round in 0..30 {
+        d.call(Request::DeleteService(key));
+        let mut c = d.client();
+        if let Err(e) = c.call(&Request::AddService(spec(key, "rr"))) {
+            panic!(
+                "round {round}: re-adding {v} failed: {e}\nlog:\n{}",
+                d.log()
+            );
+        }
+        d.add_server(key, a.addr, 1);
+        assert_eq!(who(v), "a", "round {round}");
+    }
+    // Stopping a listener is not an accept error.
+    assert!(!d.log().contains("accept failed"), "log:\n{}", d.log());
+}
