@@ -53,6 +53,24 @@ struct Live {
     stop: watch::Sender<bool>,
     /// Running health checks; dropping a sender stops its task.
     checks: HashMap<SocketAddr, (Check, watch::Sender<bool>)>,
+    /// A duplicate of a TCP service's listening socket, to stop listening
+    /// synchronously when the service goes (see [`Live::stop`]).
+    listener: Option<std::net::TcpListener>,
+}
+impl Live {
+    /// Stop the listener. For TCP also shut the listening socket down right
+    /// here: the accept task closes its copy only when it next runs, and
+    /// until then the port stays in LISTEN, so re-adding the same virtual
+    /// service at once (`-D` then `-A`) failed with EADDRINUSE.
+    fn stop(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(l) = self.listener.take() {
+            let _ = nix::sys::socket::shutdown(
+                std::os::fd::AsRawFd::as_raw_fd(&l),
+                nix::sys::socket::Shutdown::Both,
+            );
+        }
+    }
 }
 
 /// Start, restart or stop the health-check tasks of one service so that
@@ -184,12 +202,13 @@ impl DataPlane {
                         .bound
                         .remove(&key)
                         .expect("prepared binds every new service");
-                    self.start(bound, slot.clone(), stop_rx);
+                    let listener = self.start(bound, slot.clone(), stop_rx);
                     let mut live = Live {
                         slot,
                         servers,
                         stop,
                         checks: HashMap::new(),
+                        listener,
                     };
                     reconcile_checks(&mut live, &svc.spec, &svc.servers, &self.shared.events);
                     self.live.insert(key, live);
@@ -204,7 +223,7 @@ impl DataPlane {
         self.live.retain(|key, live| {
             let keep = seen.contains(key);
             if !keep {
-                let _ = live.stop.send(true);
+                live.stop();
             }
             keep
         });
@@ -220,22 +239,32 @@ impl DataPlane {
         }));
     }
 
-    fn start(&self, bound: Bound, slot: Arc<ArcSwap<ServiceRt>>, stop: watch::Receiver<bool>) {
+    /// Start the listener task; for TCP returns a duplicate of the
+    /// listening socket (for [`Live::stop`]).
+    fn start(
+        &self,
+        bound: Bound,
+        slot: Arc<ArcSwap<ServiceRt>>,
+        stop: watch::Receiver<bool>,
+    ) -> Option<std::net::TcpListener> {
         let shared = self.shared.clone();
         match bound {
             Bound::Tcp(l) => {
+                let dup = l.try_clone().ok();
                 tokio::spawn(tcp::run_listener(l, slot, shared, stop));
+                dup
             }
             Bound::Udp(s) => {
                 tokio::spawn(udp::run_listener(s, slot, shared, stop));
+                None
             }
         }
     }
 
     /// Stop every listener (shutdown): running connections continue.
     pub fn stop_all(&mut self) {
-        for live in self.live.values() {
-            let _ = live.stop.send(true);
+        for live in self.live.values_mut() {
+            live.stop();
         }
     }
 

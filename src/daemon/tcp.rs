@@ -46,13 +46,17 @@ pub async fn run_listener(
     loop {
         // Take a permit before accepting: at the cap, connections wait in the backlog.
         let permit = tokio::select! {
+            biased;
             _ = stop.changed() => break,
             p = shared.conn_limit.clone().acquire_owned() => match p {
                 Ok(p) => p,
                 Err(_) => break,
             },
         };
+        // Biased: once stopped, the listening socket is shut down and
+        // accept fails (EINVAL); the stop must win over that error.
         let accepted = tokio::select! {
+            biased;
             _ = stop.changed() => break,
             r = listener.accept() => r,
         };

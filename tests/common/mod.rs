@@ -361,3 +361,203 @@ pub fn wait_for(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
     }
     cond()
 }
+
+// ---- Helpers for the data-plane tests (configuration through the control
+// protocol, table inspection, held connections, process control). ----
+
+use rvs::ctl::proto::{
+    ConnEntry, Protocol, RealServerSpec, Request, Response, ServerView, ServiceKey, ServiceSpec,
+    ServiceView,
+};
+
+impl Daemon {
+    /// Send SIGTERM without waiting.
+    pub fn sigterm(&self) {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.pid() as i32),
+            nix::sys::signal::SIGTERM,
+        )
+        .unwrap();
+    }
+
+    /// Wait up to `secs` for the daemon to exit; the status once it has.
+    /// Clears the child on exit (so `restart` may follow).
+    pub fn wait_exit(&mut self, secs: f64) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + Duration::from_secs_f64(secs);
+        loop {
+            let child = self.child.as_mut().expect("running");
+            if let Some(st) = child.try_wait().unwrap() {
+                self.child = None;
+                return Some(st);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// One control request that must succeed.
+    pub fn call(&self, req: Request) -> Response {
+        let mut c = self.client();
+        c.call(&req)
+            .unwrap_or_else(|e| panic!("{req:?} failed: {e}\nrvsd log:\n{}", self.log()))
+    }
+
+    /// Add a service (the spec as given).
+    pub fn add_service(&self, spec: ServiceSpec) -> ServiceKey {
+        let key = spec.key;
+        self.call(Request::AddService(spec));
+        key
+    }
+
+    /// Add a real server with a weight (and no thresholds).
+    pub fn add_server(&self, service: ServiceKey, addr: SocketAddr, weight: u32) {
+        self.add_server_spec(
+            service,
+            RealServerSpec {
+                weight,
+                ..RealServerSpec::new(addr)
+            },
+        );
+    }
+
+    pub fn add_server_spec(&self, service: ServiceKey, server: RealServerSpec) {
+        self.call(Request::AddServer { service, server });
+    }
+
+    pub fn edit_server(&self, service: ServiceKey, server: RealServerSpec) {
+        self.call(Request::EditServer { service, server });
+    }
+
+    pub fn delete_server(&self, service: ServiceKey, server: SocketAddr) {
+        self.call(Request::DeleteServer { service, server });
+    }
+
+    /// The listing of one service.
+    pub fn service(&self, key: ServiceKey) -> ServiceView {
+        match self.call(Request::List(Some(key))) {
+            Response::Table(t) => t
+                .services
+                .into_iter()
+                .find(|s| s.spec.key == key)
+                .expect("the service is listed"),
+            other => panic!("unexpected answer to List: {other:?}"),
+        }
+    }
+
+    /// The listing of one real server of a service.
+    pub fn server(&self, key: ServiceKey, addr: SocketAddr) -> ServerView {
+        self.service(key)
+            .servers
+            .into_iter()
+            .find(|s| s.spec.addr == addr)
+            .unwrap_or_else(|| panic!("{addr} is listed"))
+    }
+
+    /// The connection table (`-L -c`).
+    pub fn connections(&self) -> Vec<ConnEntry> {
+        match self.call(Request::ListConnections) {
+            Response::Connections(c) => c,
+            other => panic!("unexpected answer to ListConnections: {other:?}"),
+        }
+    }
+}
+
+/// A free `ip:port` on loopback for a virtual service.
+pub fn vip_on(ip: &str) -> SocketAddr {
+    SocketAddr::new(ip.parse().unwrap(), free_port(ip))
+}
+
+/// The key of a TCP or UDP service.
+pub fn tcp_key(addr: SocketAddr) -> ServiceKey {
+    ServiceKey {
+        proto: Protocol::Tcp,
+        addr,
+    }
+}
+
+pub fn udp_key(addr: SocketAddr) -> ServiceKey {
+    ServiceKey {
+        proto: Protocol::Udp,
+        addr,
+    }
+}
+
+/// A service spec with a scheduler and otherwise ipvsadm's defaults.
+pub fn spec(key: ServiceKey, sched: &str) -> ServiceSpec {
+    ServiceSpec {
+        scheduler: sched.into(),
+        ..ServiceSpec::new(key)
+    }
+}
+
+/// An open proxied connection whose greeting has been read (so the daemon
+/// has bound it to a real server and counts it).
+pub struct Held {
+    pub stream: TcpStream,
+    pub server: String,
+}
+
+impl Held {
+    pub fn open(from: &str, vip: SocketAddr) -> Held {
+        let stream = connect_from(from, vip).expect("connect to the virtual service");
+        let server = greeting(&stream);
+        Held { stream, server }
+    }
+
+    /// Send `msg` and read exactly its echo back.
+    pub fn echo(&mut self, msg: &[u8]) -> Vec<u8> {
+        self.stream.write_all(msg).unwrap();
+        let mut back = vec![0u8; msg.len()];
+        self.stream.read_exact(&mut back).unwrap();
+        back
+    }
+
+    /// Half-close, drain the rest and wait for the EOF.
+    pub fn finish(mut self) -> Vec<u8> {
+        self.stream.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut rest = Vec::new();
+        self.stream.read_to_end(&mut rest).unwrap();
+        rest
+    }
+}
+
+/// Open a connection, read the greeting, send `payload`, half-close and
+/// return (greeting, everything after it until EOF).
+pub fn exchange(from: &str, vip: SocketAddr, payload: &[u8]) -> (String, Vec<u8>) {
+    let mut s = connect_from(from, vip).expect("connect to the virtual service");
+    s.write_all(payload).unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).unwrap();
+    let nl = all
+        .iter()
+        .position(|&b| b == b'\n')
+        .expect("a greeting line");
+    let name = String::from_utf8_lossy(&all[..nl]).into_owned();
+    (name, all[nl + 1..].to_vec())
+}
+
+/// Raise this process's open-file limit to the hard limit (tests holding
+/// hundreds of sockets on both ends).
+pub fn raise_nofile() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < hard {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+        }
+    }
+}
+
+/// True when a read ended because the peer closed or reset (not a timeout).
+pub fn closed_by_peer(r: &std::io::Result<usize>) -> bool {
+    match r {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => !matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+    }
+}
