@@ -102,7 +102,7 @@ fn refused_server_is_retried_transparently() {
         "log:\n{}",
         d.log()
     );
-    assert_eq!(log_count(&d, "real server marked failed"), 1);
+    assert_eq!(log_count(&d, "real server DOWN"), 1);
     // Still listed (passive health does not edit the table).
     let listed: Vec<SocketAddr> = d.service(key).servers.iter().map(|s| s.spec.addr).collect();
     assert_eq!(listed, [dead_addr, a.addr]);
