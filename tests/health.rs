@@ -9,10 +9,10 @@ mod common;
 use common::*;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// An HTTP back end whose status can be switched and which can hang.
 struct Http {
@@ -310,6 +310,81 @@ fn exec_check_flips_and_is_killed_on_timeout() {
         !marker.exists(),
         "the check's child process outlived the timeout"
     );
+}
+
+#[test]
+fn server_killed_under_load_costs_no_client_errors() {
+    let d = Daemon::start();
+    let v = vip();
+    let vs = v.to_string();
+    let a = Backend::tcp("a");
+    let b = Backend::tcp("b");
+    d.ok(&[
+        "-A",
+        "-t",
+        &vs,
+        "-s",
+        "rr",
+        "--check-interval",
+        "200ms",
+        "--check-timeout",
+        "200ms",
+        "--check-fall",
+        "3",
+    ]);
+    d.ok(&["-a", "-t", &vs, "-r", &a.addr.to_string()]);
+    d.ok(&["-a", "-t", &vs, "-r", &b.addr.to_string()]);
+    wait_state(&d, b.addr, "UP", 5);
+    let errors = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let (errors, done, stop) = (errors.clone(), done.clone(), stop.clone());
+            thread::spawn(move || {
+                let deadline = Instant::now() + Duration::from_secs(20);
+                while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                    match connect_from("127.0.0.1", v) {
+                        Ok(s) => {
+                            let mut line = String::new();
+                            let ok = std::io::BufRead::read_line(
+                                &mut std::io::BufReader::new(&s),
+                                &mut line,
+                            )
+                            .is_ok()
+                                && !line.is_empty();
+                            if !ok {
+                                errors.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                        Err(_) => {
+                            errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(300));
+    let killed = Instant::now();
+    b.stop();
+    wait_state(&d, b.addr, "DOWN", 10);
+    let detection = killed.elapsed();
+    thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.join().unwrap();
+    }
+    let n = done.load(Ordering::Relaxed);
+    assert!(n > 20, "too little traffic to mean anything: {n}");
+    assert_eq!(
+        errors.load(Ordering::Relaxed),
+        0,
+        "{n} connections; rvsd log:\n{}",
+        d.log()
+    );
+    println!("killed server detected after {detection:?}; {n} connections, 0 errors");
 }
 
 #[test]

@@ -119,7 +119,14 @@ async fn handle(
             return;
         };
         let dest = &rt.dests[pick.index];
-        match connect(dest.addr).await {
+        let attempt = match connect(dest.addr).await {
+            Ok(server) => match closed_before_speaking(&client, &server).await {
+                Some(e) => Err(e),
+                None => Ok(server),
+            },
+            Err(e) => Err(e),
+        };
+        match attempt {
             Ok(server) => {
                 note_success(&rt, dest, &shared);
                 let assured = forward(client, server, peer, &rt, dest, &shared).await;
@@ -136,6 +143,31 @@ async fn handle(
                 skip.push(pick.index);
             }
         }
+    }
+}
+
+/// A server that was dying when we connected (its listener closed with our
+/// connection still in the accept queue) resets or closes before saying
+/// anything. If that happens before the client has sent a byte, nothing was
+/// exchanged yet and another server can take the client transparently.
+/// Returns the error to count as a failed connect, or `None` to proceed:
+/// the server spoke, the client spoke (client-first protocols), or a grace
+/// period passed.
+async fn closed_before_speaking(client: &TcpStream, server: &TcpStream) -> Option<std::io::Error> {
+    let (mut byte, mut client_byte) = ([0u8; 1], [0u8; 1]);
+    tokio::select! {
+        biased;
+        r = server.peek(&mut byte) => match r {
+            Ok(0) => Some(std::io::Error::new(
+                std::io::ErrorKind::ConnectionAborted,
+                "closed before sending anything",
+            )),
+            Ok(_) => None,
+            Err(e) => Some(e),
+        },
+        // `readable()` alone can be a false positive: wait for real bytes (or EOF).
+        _ = client.peek(&mut client_byte) => None,
+        _ = tokio::time::sleep(CONNECT_TIMEOUT) => None,
     }
 }
 
