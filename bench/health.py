@@ -2,7 +2,8 @@
 """Health-check benchmark (loopback only).
 
 1. Detection time: a service with two real servers; one back-end process is
-   killed (SIGKILL, by PID) while a client keeps connecting; we time how long
+   killed (SIGKILL, by PID), once with no traffic (active checks alone) and
+   once while a client keeps connecting (passive checks too); we time how long
    until `rvsadm -L -n --json` shows it DOWN, and count client errors in that
    window. Median of 5, with the default check settings (TCP connect every
    2 s, timeout 1 s, fall 3) and with --check-interval 200ms.
@@ -81,7 +82,7 @@ def state_of(d, port):
     return None
 
 
-def detection_round(d, vip, options):
+def detection_round(d, vip, options, traffic):
     ports = [free_port(), free_port()]
     procs = [subprocess.Popen([sys.executable, "-c", BACKEND, str(p)]) for p in ports]
     time.sleep(0.3)
@@ -107,7 +108,8 @@ def detection_round(d, vip, options):
             time.sleep(0.005)
 
     t = threading.Thread(target=client)
-    t.start()
+    if traffic:
+        t.start()
     time.sleep(0.5)
     killed = time.time()
     procs[1].kill()
@@ -115,7 +117,8 @@ def detection_round(d, vip, options):
         time.sleep(0.01)
     took = time.time() - killed
     stop.set()
-    t.join()
+    if traffic:
+        t.join()
     for p in procs:
         p.kill()
         p.wait()
@@ -123,11 +126,12 @@ def detection_round(d, vip, options):
     return took, errors[0], done[0]
 
 
-def detection(d, label, options):
+def detection(d, label, options, traffic):
     rows = []
     for i in range(5):
         vip = f"127.0.0.1:{free_port()}"
-        rows.append(detection_round(d, vip, options))
+        rows.append(detection_round(d, vip, options, traffic))
+    label += ", with client traffic (passive + active)" if traffic else ", no traffic (active checks only)"
     times = [r[0] for r in rows]
     print(f"detection, {label}: median {statistics.median(times):.2f} s "
           f"(min {min(times):.2f}, max {max(times):.2f}); "
@@ -160,8 +164,9 @@ def main():
     with tempfile.TemporaryDirectory(prefix="rvs-health-bench-") as work:
         d = Daemon(work)
         try:
-            detection(d, "defaults (tcp, interval 2 s, timeout 1 s, fall 3)", [])
-            detection(d, "interval 200 ms", ["--check-interval", "200ms"])
+            for traffic in (False, True):
+                detection(d, "defaults (tcp, interval 2 s, timeout 1 s, fall 3)", [], traffic)
+                detection(d, "interval 200 ms", ["--check-interval", "200ms"], traffic)
             cpu_cost(d)
         finally:
             d.stop()
