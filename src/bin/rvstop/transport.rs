@@ -91,15 +91,15 @@ fn subscribe_once(
     }
 }
 
-/// Carry out operator requests on their own connection, opened on first use
-/// and reopened after an error.
+/// Carry out operator requests, each on a fresh connection (the
+/// subscription carries only pushes). Nothing stays open between requests,
+/// so an idle dashboard holds a single connection to rvsd.
 pub fn spawn_actions(socket: PathBuf, rx: Receiver<(Request, String)>, tx: Sender<Event>) {
     thread::Builder::new()
         .name("actions".into())
         .spawn(move || {
-            let mut client: Option<Client> = None;
             for (req, what) in rx {
-                let result = call(&socket, &mut client, &req);
+                let result = call(&socket, &req);
                 if tx.send(Event::ActionDone { what, result }).is_err() {
                     return;
                 }
@@ -108,33 +108,12 @@ pub fn spawn_actions(socket: PathBuf, rx: Receiver<(Request, String)>, tx: Sende
         .expect("spawn the actions thread");
 }
 
-fn call(
-    socket: &std::path::Path,
-    client: &mut Option<Client>,
-    req: &Request,
-) -> Result<(), String> {
-    // One retry on a fresh connection: a kept connection may be stale after
-    // rvsd restarted.
-    for attempt in 0..2 {
-        if client.is_none() {
-            let c = Client::connect(socket, "rvstop").map_err(|e| e.to_string())?;
-            c.set_timeout(Some(CALL_TIMEOUT))
-                .map_err(|e| e.to_string())?;
-            *client = Some(c);
-        }
-        let c = client.as_mut().expect("connected above");
-        match c.call(req) {
-            Ok(_) => return Ok(()),
-            Err(e @ rvs::ctl::CtlError::Remote { .. }) => return Err(e.to_string()),
-            Err(e) => {
-                *client = None;
-                if attempt == 1 {
-                    return Err(e.to_string());
-                }
-            }
-        }
-    }
-    unreachable!("the loop returns")
+fn call(socket: &std::path::Path, req: &Request) -> Result<(), String> {
+    let mut client = Client::connect(socket, "rvstop").map_err(|e| e.to_string())?;
+    client
+        .set_timeout(Some(CALL_TIMEOUT))
+        .map_err(|e| e.to_string())?;
+    client.call(req).map(|_| ()).map_err(|e| e.to_string())
 }
 
 /// Forward key presses and resizes.
