@@ -158,12 +158,14 @@ fn rvstop_shows_the_live_table_drains_a_server_and_survives_a_restart() {
     };
     let status_file = d.dir.0.join("rvstop.status");
     let stderr_file = d.dir.0.join("rvstop.stderr");
+    let stty_file = d.dir.0.join("stty.after");
     let command = format!(
-        "{} --socket {} --interval 200 2>{}; echo $? >{}",
+        "{} --socket {} --interval 200 2>{}; echo $? >{}; stty -a >{}",
         shell_quote(Path::new(RVSTOP)),
         shell_quote(&d.socket),
         shell_quote(&stderr_file),
         shell_quote(&status_file),
+        shell_quote(&stty_file),
     );
     let out = tmux.cmd(&[
         "new-session",
@@ -263,6 +265,13 @@ fn rvstop_shows_the_live_table_drains_a_server_and_survives_a_restart() {
     let stderr = std::fs::read_to_string(&stderr_file).unwrap_or_default();
     assert_eq!(status.trim(), "0", "rvstop exit status; stderr: {stderr}");
     assert!(stderr.is_empty(), "rvstop wrote to stderr: {stderr}");
+    // The terminal left raw mode: canonical input and echo are back.
+    let stty = std::fs::read_to_string(&stty_file).unwrap_or_default();
+    let modes: Vec<&str> = stty.split_whitespace().collect();
+    assert!(
+        modes.contains(&"icanon") && modes.contains(&"echo"),
+        "terminal not restored after q: {stty}"
+    );
     stop_traffic.store(true, Ordering::Relaxed);
     traffic.join().unwrap();
 }

@@ -287,25 +287,30 @@ pub fn addr_text(addr: &SocketAddr) -> String {
     addr.to_string()
 }
 
-/// Short form of a service's options: "persistent 360s", "ops", "flag-1".
-pub fn service_flags(s: &ServiceView) -> String {
+/// A service's options: "persistent 360s ops flag-1", or in `short` form
+/// for the table "p360 ops f1".
+pub fn service_flags(s: &ServiceView, short: bool) -> String {
     let mut out = Vec::new();
     if let Some(t) = s.spec.persistent {
-        out.push(format!("persistent {t}s"));
+        out.push(if short {
+            format!("p{t}")
+        } else {
+            format!("persistent {t}s")
+        });
     }
     if s.spec.ops {
         out.push("ops".to_string());
     }
-    for (bit, name) in [
-        (SCHED_FLAG_1, "flag-1"),
-        (SCHED_FLAG_2, "flag-2"),
-        (SCHED_FLAG_3, "flag-3"),
-    ] {
+    for (bit, n) in [(SCHED_FLAG_1, 1), (SCHED_FLAG_2, 2), (SCHED_FLAG_3, 3)] {
         if s.spec.sched_flags & bit != 0 {
-            out.push(name.to_string());
+            out.push(if short {
+                format!("f{n}")
+            } else {
+                format!("flag-{n}")
+            });
         }
     }
-    out.join(",")
+    out.join(" ")
 }
 
 /// Active connections of a service: the sum over its real servers.
@@ -428,8 +433,9 @@ impl App {
                 text: format!("done: {what}"),
                 error: false,
             },
+            // the reason first: it must survive a narrow status line
             Err(e) => Status {
-                text: format!("refused: {what}: {e}"),
+                text: format!("refused: {e} — {what}"),
                 error: true,
             },
         });

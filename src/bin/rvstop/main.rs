@@ -45,7 +45,6 @@ retrying\" and resumes as soon as rvsd is back.";
 #[command(
     name = "rvstop",
     version,
-    about,
     long_about = LONG_ABOUT,
     after_help = "Press ? in rvstop for the keys.",
     after_long_help = ui::KEYS

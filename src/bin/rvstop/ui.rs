@@ -38,9 +38,10 @@ Keys:
   ?                show / hide this help
   q, Esc, Ctrl-C   quit
 
-w, d and e send EditServer to rvsd over the control socket; they
-need permission to change the table (root, rvsd's user, or a member
-of its --socket-group). A refusal shows in the status line.";
+Service flags: pN persistent N s, ops one-packet scheduling,
+f1-f3 scheduler flags. w, d and e send EditServer to rvsd; they
+need permission to change the table (root, or a member of rvsd's
+--socket-group). A refusal shows in the status line.";
 
 /// Terminals at least this wide get the InActConn column.
 const WIDE: u16 = 100;
@@ -235,7 +236,7 @@ fn draw_table(frame: &mut Frame, area: Rect, app: &App) {
         if v.folded {
             name.push_str(&format!(" [{}]", s.servers.len()));
         }
-        let flags = service_flags(s);
+        let flags = service_flags(s, true);
         if !flags.is_empty() {
             name.push(' ');
             name.push_str(&flags);
@@ -286,7 +287,14 @@ fn draw_table(frame: &mut Frame, area: Rect, app: &App) {
         }
     }
     let empty = rows.is_empty();
+    // While disconnected the numbers are the last ones seen: dim them.
+    let stale = matches!(app.link, Link::Disconnected { .. });
     let table = Table::new(rows, widths)
+        .style(if stale {
+            Style::new().dim()
+        } else {
+            Style::new()
+        })
         .header(Row::new(header).style(Style::new().bold().underlined()))
         .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED));
     let selected = app
@@ -323,7 +331,7 @@ fn draw_details(frame: &mut Frame, area: Rect, app: &App) {
     let text = match sel {
         RowId::Service(k) => match app.find_service(&k) {
             Some(s) => {
-                let flags = service_flags(s);
+                let flags = service_flags(s, false);
                 format!(
                     " ▶ {}  scheduler {}{}{}  {} real servers  {} connections so far",
                     service_label(&k),
@@ -612,6 +620,18 @@ mod tests {
     }
 
     #[test]
+    fn service_flags_short_in_the_table_long_in_the_details() {
+        let mut u = sample_update();
+        u.table.services[0].spec.persistent = Some(360);
+        u.table.services[0].spec.sched_flags = rvs::ctl::proto::SCHED_FLAG_2;
+        let mut app = App::new("/s", 1000, Instant::now());
+        app.ingest(u, Instant::now());
+        let s = screen(&app, 120, 40);
+        assert!(line_with(&s, "▾ TCP 10.0.0.1:80 p360 f2").contains("wlc"));
+        assert!(line_with(&s, "▶ TCP 10.0.0.1:80").contains("persistent 360s flag-2"));
+    }
+
+    #[test]
     fn folding_hides_servers() {
         let mut app = sample_app();
         app.on_key(key(KeyCode::Enter));
@@ -699,11 +719,11 @@ mod tests {
         app.action_done(&what, Err("permission denied: uid 1000".into()));
         let s = screen(&app, 120, 40);
         assert!(
-            s[39].contains("refused: set weight of 192.168.1.11:8080"),
+            s[39]
+                .contains("refused: permission denied: uid 1000 — set weight of 192.168.1.11:8080"),
             "{}",
             s[39]
         );
-        assert!(s[39].contains("permission denied"), "{}", s[39]);
     }
 
     #[test]
