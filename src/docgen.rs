@@ -99,9 +99,13 @@ fn render_man(cmd: clap::Command, extra: &ManExtra) -> std::io::Result<Vec<u8>> 
     Ok(tidy_roff(&String::from_utf8_lossy(&out)).into_bytes())
 }
 
+/// Text lines are wrapped below mandoc's 80-byte limit, with room for
+/// multi-byte characters that mandoc counts as escapes.
+const WRAP: usize = 72;
+
 /// Make clap's roff lint-clean for `mandoc -T lint`: no trailing blanks,
-/// and filled text lines broken at spaces to at most 80 bytes (macro lines
-/// and no-fill blocks are left alone).
+/// and filled text lines broken at spaces to at most [`WRAP`] bytes (macro
+/// lines and no-fill blocks are left alone).
 pub fn tidy_roff(src: &str) -> String {
     let mut out = String::with_capacity(src.len() + src.len() / 16);
     let mut nofill = false;
@@ -112,14 +116,14 @@ pub fn tidy_roff(src: &str) -> String {
         } else if line.starts_with(".fi") {
             nofill = false;
         }
-        if nofill || line.starts_with('.') || line.starts_with('\'') || line.len() <= 80 {
+        if nofill || line.starts_with('.') || line.starts_with('\'') || line.len() <= WRAP {
             out.push_str(line);
             out.push('\n');
             continue;
         }
         let mut cur = String::new();
         for word in line.split(' ').filter(|w| !w.is_empty()) {
-            if !cur.is_empty() && cur.len() + 1 + word.len() > 80 {
+            if !cur.is_empty() && cur.len() + 1 + word.len() > WRAP {
                 out.push_str(&cur);
                 out.push('\n');
                 cur.clear();

@@ -8,6 +8,7 @@ use std::process::Command;
 const BINS: &[(&str, &str, &str)] = &[
     ("rvsd", env!("CARGO_BIN_EXE_rvsd"), "8"),
     ("rvsadm", env!("CARGO_BIN_EXE_rvsadm"), "8"),
+    ("rvstop", env!("CARGO_BIN_EXE_rvstop"), "1"),
 ];
 
 fn generate(exe: &str, what: &str) -> String {

@@ -282,9 +282,10 @@ pub async fn serve(
             meta.clone(),
             events.clone(),
         );
+        let stop = stop.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            if let Err(e) = client(stream, tx, published, auth, meta, events).await {
+            if let Err(e) = client(stream, tx, published, auth, meta, events, stop).await {
                 tracing::debug!(error = %e, "control client dropped");
             }
         });
@@ -298,6 +299,7 @@ async fn client(
     auth: Arc<Auth>,
     meta: Arc<Meta>,
     events: Arc<EventLog>,
+    mut stop: watch::Receiver<bool>,
 ) -> Result<(), String> {
     let cred = stream
         .peer_cred()
@@ -310,7 +312,12 @@ async fn client(
     let mut greeted = false;
     loop {
         let limit = if greeted { IDLE_TIMEOUT } else { HELLO_TIMEOUT };
-        let body = match tokio::time::timeout(limit, read_body(&mut stream)).await {
+        let read = tokio::select! {
+            // Shutdown: idle clients must not hold the table task open.
+            _ = stop.changed() => return Ok(()),
+            r = tokio::time::timeout(limit, read_body(&mut stream)) => r,
+        };
+        let body = match read {
             Err(_) => return Err("timed out waiting for a request".into()),
             Ok(Err(ReadError::Closed)) => return Ok(()),
             Ok(Err(ReadError::Bad(why))) => {
@@ -347,7 +354,7 @@ async fn client(
             }
             (Request::Subscribe { interval_ms }, true) => {
                 let every = Duration::from_millis((*interval_ms).clamp(100, 60_000) as u64);
-                return stream_updates(stream, every, &published, &meta, &events).await;
+                return stream_updates(stream, every, &published, &meta, &events, stop).await;
             }
             (_, false) => {
                 let why = "the first request must be Hello".to_string();
@@ -434,6 +441,7 @@ async fn stream_updates(
     published: &ArcSwap<Snapshot>,
     meta: &Meta,
     events: &EventLog,
+    mut stop: watch::Receiver<bool>,
 ) -> Result<(), String> {
     let mut seen = 0u64;
     let mut tick = tokio::time::interval(every);
@@ -445,6 +453,7 @@ async fn stream_updates(
             _ = tick.tick() => {}
             // Anything the client sends, or its EOF, ends the subscription.
             _ = rd.read(&mut sink) => return Ok(()),
+            _ = stop.changed() => return Ok(()),
         }
         let snap = published.load();
         let Response::Table(table) = list(&snap, None) else {

@@ -106,19 +106,16 @@ impl SortMode {
     }
 }
 
-/// State of a real server as the dashboard shows it.
-///
-/// Only weight-derived states exist today: the `Update` stream carries no
-/// health information. HEALTH: when rvsd reports per-server health (e.g. a
-/// server taken out of rotation after `--fail-after` failed connects, or an
-/// upper connection threshold reached), add `Down`/`Overload` here and derive
-/// them in [`server_state`].
+/// State of a real server as the dashboard shows it: rvsd's health state
+/// (checks and failed connects) first, then the weight.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ServerState {
-    /// Weight > 0: takes new connections.
+    /// Weight > 0 and healthy: takes new connections.
     Up,
     /// Weight 0: keeps its connections, gets no new ones.
     Quiesced,
+    /// Failed its health checks or connects: out of rotation.
+    Down,
 }
 
 impl ServerState {
@@ -126,14 +123,16 @@ impl ServerState {
         match self {
             ServerState::Up => "UP",
             ServerState::Quiesced => "QUIESCED",
+            ServerState::Down => "DOWN",
         }
     }
 }
 
-/// The state column of a real server. HEALTH: the place where health state
-/// goes once the protocol carries it (checked before the weight).
+/// The state column of a real server.
 pub fn server_state(s: &ServerView) -> ServerState {
-    if s.spec.weight == 0 {
+    if s.health.state == rvs::ctl::proto::HealthState::Down {
+        ServerState::Down
+    } else if s.spec.weight == 0 {
         ServerState::Quiesced
     } else {
         ServerState::Up
@@ -224,6 +223,7 @@ pub enum Mode {
 
 /// What the event loop must do after a key.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // one per key press
 pub enum Action {
     None,
     Quit,
@@ -384,6 +384,16 @@ impl App {
             ));
         }
         self.link = Link::Connected;
+        for ev in &update.events {
+            self.notice(format!(
+                "{} {} in {} {}: {}",
+                ev.server,
+                ev.state.name(),
+                ev.service.proto.name(),
+                ev.service.addr,
+                ev.reason
+            ));
+        }
         if let Some(old) = self.update.take() {
             self.diff(&old.table, &update.table);
         }
@@ -920,6 +930,19 @@ pub mod tests {
                 inbps: bps,
                 outbps: bps * 3,
             },
+            health: rvs::ctl::proto::HealthView {
+                state: if weight == 0 {
+                    rvs::ctl::proto::HealthState::Drain
+                } else {
+                    rvs::ctl::proto::HealthState::Up
+                },
+                since_secs: 60,
+                check: "tcp".into(),
+                last_ok: Some(true),
+                latency_us: Some(150),
+                reason: "connected".into(),
+                effective_weight: None,
+            },
         }
     }
 
@@ -939,6 +962,7 @@ pub mod tests {
             stats: Stats::default(),
             rates,
             servers,
+            sorry_active: false,
         }
     }
 
@@ -970,6 +994,7 @@ pub mod tests {
                 ],
             },
             live_connections: 1703,
+            events: Vec::new(),
         }
     }
 
@@ -1220,6 +1245,33 @@ pub mod tests {
         let s = app.status.clone().unwrap();
         assert!(s.error);
         assert!(s.text.contains("permission denied"));
+    }
+
+    #[test]
+    fn health_state_and_events_from_rvsd() {
+        let now = Instant::now();
+        let mut app = App::new("/s", 1000, now);
+        let mut u = sample_update();
+        let svc = u.table.services[0].spec.key;
+        let srv = &mut u.table.services[0].servers[0];
+        srv.health.state = rvs::ctl::proto::HealthState::Down;
+        assert_eq!(server_state(srv), ServerState::Down);
+        let addr = srv.spec.addr;
+        u.events.push(rvs::ctl::proto::HealthEvent {
+            at_ms: 0,
+            service: svc,
+            server: addr,
+            state: rvs::ctl::proto::HealthState::Down,
+            reason: "HTTP 503".into(),
+        });
+        app.ingest(u, now);
+        assert!(
+            app.notices
+                .iter()
+                .any(|n| n.text.contains("DOWN") && n.text.contains("HTTP 503")),
+            "{:?}",
+            app.notices.iter().map(|n| &n.text).collect::<Vec<_>>()
+        );
     }
 
     #[test]

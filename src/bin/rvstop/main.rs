@@ -175,28 +175,49 @@ fn run(
 
 /// `--generate`: man page (section 1) or a shell completion script on stdout.
 fn generate(what: &str) -> ExitCode {
-    use clap_complete::Shell;
-    let mut cmd = Args::command();
-    let mut out = std::io::stdout().lock();
-    let shell = match what {
-        "man" => {
-            let man = clap_mangen::Man::new(cmd).section("1").manual("rvs");
-            return match man.render(&mut out) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("rvstop: cannot write the man page: {e}");
-                    ExitCode::from(1)
-                }
-            };
-        }
-        "complete-bash" => Shell::Bash,
-        "complete-zsh" => Shell::Zsh,
-        "complete-fish" => Shell::Fish,
-        other => {
-            eprintln!("rvstop: unknown --generate target `{other}`");
-            return ExitCode::from(2);
-        }
+    use rvs::docgen::{ManExtra, ManSection};
+    use std::io::Write;
+    let keys: String = ui::KEYS
+        .lines()
+        .map(|l| {
+            let l = l.replace('\\', "\\e");
+            if l.starts_with('.') || l.starts_with('\'') {
+                format!("\\&{l}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    let extra = ManExtra {
+        section: "1".into(),
+        date: "2025-01-01".into(),
+        manual: "User Commands".into(),
+        synopsis: None,
+        sections: vec![
+            ManSection::new("KEYS", format!(".nf\n{keys}.fi\n")),
+            ManSection::new(
+                "ENVIRONMENT",
+                ".TP\n.B RVS_SOCKET\nControl socket of rvsd when \\-\\-socket is not given.\n",
+            ),
+            ManSection::new(
+                "EXIT STATUS",
+                ".TP\n.B 0\nQuit by the user.\n.TP\n.B 2\nInvalid command line, or no terminal.\n",
+            ),
+            ManSection::new("SEE ALSO", ".BR rvsd (8),\n.BR rvsadm (8)\n"),
+        ],
     };
-    clap_complete::generate(shell, &mut cmd, "rvstop", &mut out);
-    ExitCode::SUCCESS
+    match rvs::docgen::generate(Args::command(), what, &extra) {
+        Ok(bytes) => match std::io::stdout().write_all(&bytes) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("rvstop: {e}");
+                ExitCode::from(1)
+            }
+        },
+        Err(e) => {
+            eprintln!("rvstop: {e}");
+            ExitCode::from(2)
+        }
+    }
 }

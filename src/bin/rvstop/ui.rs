@@ -266,6 +266,7 @@ fn draw_table(frame: &mut Frame, area: Rect, app: &App) {
             let state_style = match state {
                 ServerState::Up => Style::new().fg(Color::Green),
                 ServerState::Quiesced => Style::new().fg(Color::Yellow),
+                ServerState::Down => Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
             };
             let mut cells = vec![
                 Cell::from(format!("  {}", addr_text(&r.spec.addr))),
