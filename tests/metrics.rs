@@ -68,6 +68,18 @@ fn metrics_move_with_traffic_and_pass_promtool() {
         b.addr.port()
     );
     assert_eq!(value(&after, &out_bytes), 10, "five greetings of two bytes");
+    let up = out_bytes.replace("rvs_real_server_out_bytes_total", "rvs_real_server_up");
+    assert_eq!(value(&after, &up), 1);
+    // The default TCP check runs every 2 s: its latency appears once it ran.
+    let latency = out_bytes.replace(
+        "rvs_real_server_out_bytes_total",
+        "rvs_real_server_check_latency_seconds",
+    );
+    assert!(
+        wait_for(10, || scrape(&maddr).contains(&latency)),
+        "{}",
+        scrape(&maddr)
+    );
 
     let mut promtool = Command::new("promtool")
         .args(["check", "metrics"])

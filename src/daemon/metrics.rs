@@ -215,7 +215,7 @@ pub fn render(snap: &Snapshot, started: Instant) -> String {
         }),
         (
             "up",
-            "1 when the real server is in rotation, 0 when marked failed.",
+            "1 when the real server is healthy, 0 when its checks or connects failed.",
             |d| u64::from(!d.state.is_down()),
         ),
     ];
@@ -233,6 +233,27 @@ pub fn render(snap: &Snapshot, started: Instant) -> String {
                     get(d)
                 );
             }
+        }
+    }
+    let name = "rvs_real_server_check_latency_seconds";
+    f.head(
+        name,
+        "gauge",
+        "Duration of the last active health check (absent before the first).",
+    );
+    for svc in &snap.services {
+        let l = svc_labels(svc.spec.key.proto.service_proto(), &svc.spec.key.addr);
+        for d in &svc.dests {
+            let Some(us) = d.state.health.lock().expect("health lock").latency_us else {
+                continue;
+            };
+            let _ = writeln!(
+                f.out,
+                "{name}{{{l},server_address=\"{}\",server_port=\"{}\"}} {:.6}",
+                d.addr.ip(),
+                d.addr.port(),
+                us as f64 / 1e6
+            );
         }
     }
     out
