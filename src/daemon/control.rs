@@ -287,23 +287,33 @@ pub async fn serve(
             tracing::warn!("too many control clients: connection closed");
             continue;
         };
-        let (tx, published, auth, meta) =
-            (tx.clone(), published.clone(), auth.clone(), meta.clone());
+        let (tx, published, auth, meta, stop) = (
+            tx.clone(),
+            published.clone(),
+            auth.clone(),
+            meta.clone(),
+            stop.clone(),
+        );
         tokio::spawn(async move {
             let _permit = permit;
-            if let Err(e) = client(stream, tx, published, auth, meta).await {
+            if let Err(e) = client(stream, tx, published, auth, meta, stop).await {
                 tracing::debug!(error = %e, "control client dropped");
             }
         });
     }
 }
 
+/// Serve one control connection. Between requests it also watches `stop`:
+/// at shutdown an idle or subscribed client is let go (a request already
+/// being handled is still answered), so that its `tx` clone does not keep
+/// the table task, and with it rvsd, alive until the idle timeout.
 async fn client(
     mut stream: UnixStream,
     tx: mpsc::Sender<TableMsg>,
     published: Arc<ArcSwap<Snapshot>>,
     auth: Arc<Auth>,
     meta: Arc<Meta>,
+    mut stop: watch::Receiver<bool>,
 ) -> Result<(), String> {
     let cred = stream
         .peer_cred()
@@ -316,7 +326,11 @@ async fn client(
     let mut greeted = false;
     loop {
         let limit = if greeted { IDLE_TIMEOUT } else { HELLO_TIMEOUT };
-        let body = match tokio::time::timeout(limit, read_body(&mut stream)).await {
+        let read = tokio::select! {
+            r = tokio::time::timeout(limit, read_body(&mut stream)) => r,
+            _ = stop.changed() => return Ok(()),
+        };
+        let body = match read {
             Err(_) => return Err("timed out waiting for a request".into()),
             Ok(Err(ReadError::Closed)) => return Ok(()),
             Ok(Err(ReadError::Bad(why))) => {
@@ -353,7 +367,7 @@ async fn client(
             }
             (Request::Subscribe { interval_ms }, true) => {
                 let every = Duration::from_millis((*interval_ms).clamp(100, 60_000) as u64);
-                return stream_updates(stream, every, &published, &meta).await;
+                return stream_updates(stream, every, &published, &meta, &mut stop).await;
             }
             (_, false) => {
                 let why = "the first request must be Hello".to_string();
@@ -439,6 +453,7 @@ async fn stream_updates(
     every: Duration,
     published: &ArcSwap<Snapshot>,
     meta: &Meta,
+    stop: &mut watch::Receiver<bool>,
 ) -> Result<(), String> {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -449,6 +464,8 @@ async fn stream_updates(
             _ = tick.tick() => {}
             // Anything the client sends, or its EOF, ends the subscription.
             _ = rd.read(&mut sink) => return Ok(()),
+            // So does shutdown.
+            _ = stop.changed() => return Ok(()),
         }
         let snap = published.load();
         let Response::Table(table) = list(&snap, None) else {
