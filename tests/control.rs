@@ -416,16 +416,27 @@ fn as_nobody(d: &Daemon, args: &[&str], stdin: &str) -> Output {
     }
     std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(&d.dir.0, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let mut child = Command::new(&bin)
-        .args(args)
+    let mut cmd = Command::new(&bin);
+    cmd.args(args)
         .env("RVS_SOCKET", &d.socket)
         .uid(NOBODY)
         .gid(gid)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::piped());
+    // A fresh copy can be "text file busy" for a moment: a process forked
+    // by a parallel test may still hold the copy's write descriptor.
+    let mut tries = 0;
+    let mut child = loop {
+        match cmd.spawn() {
+            Ok(c) => break c,
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 100 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => panic!("spawn {} as uid {NOBODY}: {e}", bin.display()),
+        }
+    };
     child
         .stdin
         .take()

@@ -347,3 +347,41 @@ fn unbindable_saved_service_stops_rvsd_at_start() {
     d.restart();
     assert_eq!(d.ok(&["-S", "-n"]), format!("-A -t {vip} -s wlc\n"));
 }
+
+#[test]
+fn sigterm_with_idle_control_clients_exits_promptly() {
+    use std::io::{Read, Write};
+    let mut d = Daemon::start();
+    d.ok(&["-A", "-t", "127.30.9.1:8080"]);
+    // One silent client, one past the hello, one subscribed.
+    let silent = std::os::unix::net::UnixStream::connect(&d.socket).unwrap();
+    let mut greeted = std::os::unix::net::UnixStream::connect(&d.socket).unwrap();
+    greeted
+        .write_all(
+            &rvs::ctl::codec::encode_frame(&rvs::ctl::proto::Request::Hello {
+                protocol: rvs::ctl::proto::PROTOCOL_VERSION,
+                client: "durability-test".into(),
+            })
+            .unwrap(),
+        )
+        .unwrap();
+    rvs::ctl::codec::read_frame(&mut greeted).unwrap();
+    let mut sub = d.client();
+    sub.subscribe(100).unwrap();
+    sub.next_update().unwrap();
+    let t = Instant::now();
+    let status = d.stop();
+    assert!(status.success(), "{status}");
+    assert!(
+        t.elapsed() < Duration::from_secs(4),
+        "SIGTERM took {:?} with idle control clients",
+        t.elapsed()
+    );
+    assert!(!d.socket.exists());
+    greeted
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    assert!(matches!(greeted.read(&mut buf), Ok(0) | Err(_)), "closed");
+    drop(silent);
+}

@@ -947,3 +947,29 @@ fn help_and_version() {
     );
     assert_eq!(stdout(&d.rvsadm(&["--version"])).lines().count(), 2);
 }
+
+#[test]
+fn delete_and_add_again_at_once_rebinds() {
+    let d = Daemon::start();
+    for i in 0..30 {
+        for args in [
+            &["-A", "-t", "127.10.13.1:8080"][..],
+            &["-A", "-u", "127.10.13.1:8080"],
+            &["-D", "-t", "127.10.13.1:8080"],
+            &["-D", "-u", "127.10.13.1:8080"],
+        ] {
+            let out = d.rvsadm(args);
+            assert_eq!(code(&out), 0, "round {i}: {args:?}: {}", stderr(&out));
+        }
+    }
+    d.ok(&["-A", "-t", "127.10.13.1:8080"]);
+    for i in 0..10 {
+        let out = d.rvsadm_stdin(&["-R"], "-C\n-A -t 127.10.13.1:8080\n");
+        assert_eq!(code(&out), 0, "round {i}: {}", stderr(&out));
+        let out = d.rvsadm(&["-C"]);
+        assert_eq!(code(&out), 0, "round {i}: {}", stderr(&out));
+        let out = d.rvsadm_stdin(&["-R"], "-A -t 127.10.13.1:8080\n");
+        assert_eq!(code(&out), 0, "round {i}: {}", stderr(&out));
+    }
+    assert_eq!(d.ok(&["-S", "-n"]), "-A -t 127.10.13.1:8080 -s wlc\n");
+}
