@@ -197,7 +197,17 @@ fn apply(table: &mut Table, store: &Store, dp: &mut DataPlane, req: &Request) ->
         Ok(Change::Table) => {
             let prepared = match dp.prepare(&next) {
                 Ok(p) => p,
-                Err(e) => return Response::error(e.kind, e.message),
+                Err(e) => {
+                    let index = match req {
+                        Request::Batch(reqs) => bind_failure_index(reqs, &e.message),
+                        _ => None,
+                    };
+                    return Response::Error {
+                        kind: e.kind,
+                        message: e.message,
+                        index,
+                    };
+                }
             };
             if let Err(e) = store.save(&next) {
                 tracing::error!(error = %e, "state file not written: change rejected");
@@ -208,6 +218,23 @@ fn apply(table: &mut Table, store: &Store, dp: &mut DataPlane, req: &Request) ->
             Response::Ok
         }
     }
+}
+
+/// Which request of a batch added the service whose socket could not be
+/// bound (`message` is the data plane's `cannot bind PROTO ADDR: reason`),
+/// so that `rvsadm -R` can name the line. The last such `-A` wins: it is the
+/// one whose service is in the table being prepared.
+fn bind_failure_index(reqs: &[Request], message: &str) -> Option<u32> {
+    reqs.iter()
+        .rposition(|r| match r {
+            Request::AddService(spec) => message.starts_with(&format!(
+                "cannot bind {} {}: ",
+                spec.key.proto.name(),
+                spec.key.addr
+            )),
+            _ => false,
+        })
+        .map(|i| i as u32)
 }
 
 /// Create the control socket: refuse when a live rvsd answers on it,
@@ -292,6 +319,10 @@ pub async fn serve(
     }
 }
 
+/// Serve one control connection. Between requests it also watches `stop`:
+/// at shutdown an idle or subscribed client is let go (a request already
+/// being handled is still answered), so that its `tx` clone does not keep
+/// the table task, and with it rvsd, alive until the idle timeout.
 async fn client(
     mut stream: UnixStream,
     tx: mpsc::Sender<TableMsg>,

@@ -561,3 +561,54 @@ pub fn closed_by_peer(r: &std::io::Result<usize>) -> bool {
         ),
     }
 }
+
+/// `addr:port` on loopback `ip` with a port that was free a moment ago
+/// (`[::1]:port` for IPv6), ready for `-t`/`-u`.
+pub fn loopback_vip(ip: &str) -> String {
+    let port = free_port(ip);
+    if ip.contains(':') {
+        format!("[{ip}]:{port}")
+    } else {
+        format!("{ip}:{port}")
+    }
+}
+
+/// Exit status of a finished rvsadm (-1 when killed by a signal).
+pub fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+impl Daemon {
+    /// Everything the table holds, as text: `-S -n` plus `-L --timeout`.
+    pub fn state(&self) -> String {
+        format!(
+            "{}{}",
+            self.ok(&["-S", "-n"]),
+            self.ok(&["-L", "--timeout"])
+        )
+    }
+
+    /// Run rvsadm, insist that it fails with `status` and that stderr
+    /// contains `msg`, and that the table did not change. Returns stderr.
+    pub fn refused(&self, args: &[&str], status: i32, msg: &str) -> String {
+        let before = self.state();
+        let out = self.rvsadm(args);
+        let err = stderr(&out);
+        assert_eq!(
+            code(&out),
+            status,
+            "rvsadm {args:?}: exit status; stderr: {err}"
+        );
+        assert!(
+            err.contains(msg),
+            "rvsadm {args:?}: stderr {err:?} lacks {msg:?}"
+        );
+        assert!(
+            out.stdout.is_empty(),
+            "rvsadm {args:?}: unexpected stdout {:?}",
+            stdout(&out)
+        );
+        assert_eq!(self.state(), before, "rvsadm {args:?} changed the table");
+        err
+    }
+}
