@@ -311,7 +311,7 @@ fn version_mismatch_is_answered_with_the_daemons_protocol() {
     s.write_all(&hello(999)).unwrap();
     match response(&mut s) {
         Response::Hello(info) => {
-            assert_eq!(info.protocol, 1);
+            assert_eq!(info.protocol, rvs::ctl::proto::PROTOCOL_VERSION);
             assert_eq!(info.version, env!("CARGO_PKG_VERSION"));
         }
         other => panic!("{other:?}"),
@@ -324,7 +324,9 @@ fn version_mismatch_is_answered_with_the_daemons_protocol() {
     );
     d.ok(&["-L", "-n"]);
 
-    // The client side: a daemon that speaks protocol 2.
+    // The client side: a daemon that speaks a newer protocol.
+    let ours = rvs::ctl::proto::PROTOCOL_VERSION;
+    let theirs = ours + 1;
     let e = rvs::ctl::CtlError::VersionMismatch {
         client: "0.1.0".into(),
         client_proto: 1,
@@ -341,11 +343,14 @@ fn version_mismatch_is_answered_with_the_daemons_protocol() {
         let (mut c, _) = listener.accept().unwrap();
         let body = codec::read_frame(&mut c).unwrap();
         let req: Request = codec::decode_body(&body).unwrap();
-        assert!(matches!(req, Request::Hello { protocol: 1, .. }), "{req:?}");
+        assert!(
+            matches!(req, Request::Hello { protocol, .. } if protocol == ours),
+            "{req:?}"
+        );
         codec::write_frame(
             &mut c,
             &Response::Hello(DaemonInfo {
-                protocol: 2,
+                protocol: theirs,
                 version: "9.9.9".into(),
                 pid: 1,
                 uptime_secs: 0,
@@ -363,7 +368,7 @@ fn version_mismatch_is_answered_with_the_daemons_protocol() {
     assert_eq!(
         stderr(&out),
         format!(
-            "rvsadm {} (protocol 1) cannot talk to rvsd 9.9.9 (protocol 2): install matching versions\n",
+            "rvsadm {} (protocol {ours}) cannot talk to rvsd 9.9.9 (protocol {theirs}): install matching versions\n",
             env!("CARGO_PKG_VERSION")
         )
     );
