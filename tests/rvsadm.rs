@@ -940,7 +940,8 @@ fn help_and_version() {
     );
     assert!(
         lines[1].starts_with(&format!(
-            "rvsd v{version} (protocol 1, pid {}, up ",
+            "rvsd v{version} (protocol {}, pid {}, up ",
+            rvs::ctl::proto::PROTOCOL_VERSION,
             d.pid()
         )),
         "{v}"
