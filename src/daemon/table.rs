@@ -40,16 +40,18 @@ impl TableError {
     fn service_not_defined() -> TableError {
         TableError::new(ErrorKind::ServiceNotDefined, "Service not defined")
     }
+    /// ipvsadm's exact line for EINVAL, then what rvs found wrong.
     fn invalid(why: &str) -> TableError {
         TableError::new(
             ErrorKind::Invalid,
-            format!("Invalid operation.  Possibly wrong module version, address not unicast, ... ({why})"),
+            format!("Invalid operation.  Possibly wrong module version, address not unicast, ...\nhint: {why}"),
         )
     }
+    /// ipvsadm's exact line for ERANGE, then what rvs found wrong.
     fn out_of_range(why: &str) -> TableError {
         TableError::new(
             ErrorKind::OutOfRange,
-            format!("Numerical result out of range ({why})"),
+            format!("Numerical result out of range\nhint: {why}"),
         )
     }
     fn not_supported(what: &str) -> TableError {
@@ -297,7 +299,9 @@ fn validate_service(spec: &ServiceSpec) -> Result<(), TableError> {
     }
     let ip = spec.key.addr.ip();
     if !is_unicast(&ip) && !ip.is_unspecified() {
-        return Err(TableError::invalid("virtual address is not unicast"));
+        return Err(TableError::invalid(
+            "the virtual address is not unicast; give a host address or 0.0.0.0",
+        ));
     }
     if spec.key.addr.port() == 0 {
         return Err(TableError::not_supported(
@@ -382,18 +386,22 @@ fn validate_server(key: &ServiceKey, server: &RealServerSpec) -> Result<(), Tabl
     }
     if server.l_threshold > server.u_threshold {
         return Err(TableError::out_of_range(
-            "lower threshold above upper threshold",
+            "the lower threshold (-y) is above the upper threshold (-x); give -x at least as large as -y, or -y 0",
         ));
     }
     if !is_unicast(&server.addr.ip()) {
-        return Err(TableError::invalid("real server address is not unicast"));
+        return Err(TableError::invalid(
+            "the real server address is not unicast; give a host address",
+        ));
     }
     if server.addr.port() == 0 {
-        return Err(TableError::invalid("real server port 0"));
+        return Err(TableError::invalid(
+            "the real server has port 0; give it a port (-r ADDR:PORT)",
+        ));
     }
     if server.addr == key.addr {
         return Err(TableError::invalid(
-            "real server is the virtual service itself",
+            "the real server is the virtual service itself, which would loop; give another address",
         ));
     }
     Ok(())
