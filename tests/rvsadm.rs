@@ -974,3 +974,43 @@ fn delete_and_add_again_at_once_rebinds() {
     }
     assert_eq!(d.ok(&["-S", "-n"]), "-A -t 127.10.13.1:8080 -s wlc\n");
 }
+
+#[test]
+fn connection_listing_shows_live_connections_and_templates() {
+    let d = Daemon::start();
+    let b = Backend::tcp("b");
+    let v = loopback_vip("127.10.77.1");
+    d.ok(&["-A", "-t", &v, "-p", "300", "-M", "255.255.255.0"]);
+    d.ok(&["-a", "-t", &v, "-r", &b.addr.to_string()]);
+    let vip: std::net::SocketAddr = v.parse().unwrap();
+    let held = connect_from("127.10.77.9", vip).unwrap();
+    assert_eq!(greeting(&held), "b");
+    let text = d.ok(&["-L", "-n", "-c"]);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "IPVS connection entries");
+    assert_eq!(
+        lines[1],
+        "pro expire state       source             virtual            destination"
+    );
+    let conn = lines
+        .iter()
+        .find(|l| l.contains("ESTABLISHED"))
+        .unwrap_or_else(|| panic!("{text}"));
+    let client = held.local_addr().unwrap().to_string();
+    let want = format!("TCP 15:00  ESTABLISHED {client:<18} {v:<18} {}", b.addr);
+    // The expiry counts down from 15:00 (900 s); allow it to have moved a second.
+    assert!(
+        *conn == want || *conn == want.replace("15:00", "14:59"),
+        "{conn:?} vs {want:?}"
+    );
+    let template = lines
+        .iter()
+        .find(|l| l.contains("127.10.77.0:0"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        template.starts_with("TCP ") && template.contains(" ASSURED ")
+            || template.contains(" NONE "),
+        "{template}"
+    );
+    assert!(template.ends_with(&b.addr.to_string()), "{template}");
+}
