@@ -135,6 +135,8 @@ impl ConnInfo {
 /// A persistence template: a client network pinned to a real server.
 #[derive(Debug)]
 struct Template {
+    /// Tells this template from a later one for the same client network.
+    id: u64,
     dest: SocketAddr,
     server: Arc<ServerState>,
     expires_ms: u64,
@@ -205,7 +207,16 @@ pub struct ServiceRt {
 pub struct Pick {
     pub index: usize,
     /// The template this connection is attached to (persistent services).
-    pub template: Option<IpAddr>,
+    pub template: Option<TemplateRef>,
+}
+
+/// Names the template a connection is attached to. A template replaced in
+/// the meantime (its server failed or left) is not touched by the release of
+/// a connection that was attached to the old one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TemplateRef {
+    net: IpAddr,
+    id: u64,
 }
 
 impl ServiceRt {
@@ -297,7 +308,7 @@ impl ServiceRt {
                     t.refs += 1;
                     return Some(Pick {
                         index: i,
-                        template: Some(net),
+                        template: Some(TemplateRef { net, id: t.id }),
                     });
                 }
                 _ => {
@@ -313,9 +324,11 @@ impl ServiceRt {
         let index = self.sched.pick(&self.dests, &ctx)?;
         let server = self.dests[index].state.clone();
         server.persist.fetch_add(1, Relaxed);
+        let id = self.state.next_conn.fetch_add(1, Relaxed);
         templates.insert(
             net,
             Template {
+                id,
                 dest: self.dests[index].addr,
                 server,
                 expires_ms: now + timeout as u64 * 1000,
@@ -325,27 +338,27 @@ impl ServiceRt {
         );
         Some(Pick {
             index,
-            template: Some(net),
+            template: Some(TemplateRef { net, id }),
         })
     }
 
     /// A connection attached to a template ended (or failed to connect).
-    pub fn release_template(&self, net: IpAddr, assured: bool) {
+    pub fn release_template(&self, r: TemplateRef, assured: bool) {
         let mut templates = self.state.templates.lock().expect("templates lock");
-        if let Some(t) = templates.get_mut(&net) {
+        if let Some(t) = templates.get_mut(&r.net).filter(|t| t.id == r.id) {
             t.refs = t.refs.saturating_sub(1);
             t.assured |= assured;
         }
     }
 
     /// A connect through a template failed: forget the template so the
-    /// client is scheduled afresh.
-    pub fn drop_template(&self, net: IpAddr) {
-        self.state
-            .templates
-            .lock()
-            .expect("templates lock")
-            .remove(&net);
+    /// client is scheduled afresh. Other connections attached to it keep
+    /// running; their release no longer finds it.
+    pub fn drop_template(&self, r: TemplateRef) {
+        let mut templates = self.state.templates.lock().expect("templates lock");
+        if templates.get(&r.net).is_some_and(|t| t.id == r.id) {
+            templates.remove(&r.net);
+        }
     }
 
     /// Drop expired templates (called from the periodic tick).
@@ -548,6 +561,42 @@ pub fn proto_name(p: Protocol) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn releasing_a_replaced_template_leaves_the_new_one_alone() {
+        use crate::ctl::proto::{Protocol, RealServerSpec, ServiceKey, ServiceSpec};
+        let key = ServiceKey {
+            proto: Protocol::Tcp,
+            addr: "127.0.0.1:80".parse().unwrap(),
+        };
+        let spec = ServiceSpec {
+            persistent: Some(60),
+            scheduler: "rr".into(),
+            ..ServiceSpec::new(key)
+        };
+        let servers = vec![
+            RealServerSpec::new("127.0.0.2:80".parse().unwrap()),
+            RealServerSpec::new("127.0.0.3:80".parse().unwrap()),
+        ];
+        let rt = ServiceRt::build(spec, servers, Arc::default(), |_| Arc::default(), None);
+        let client: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+        let first = rt.schedule(client, &[]).unwrap();
+        let second = rt.schedule(client, &[]).unwrap();
+        assert_eq!(first.index, second.index, "the template pins the client");
+        // The first connection's connect fails: the template goes and the
+        // client is scheduled afresh, skipping that server.
+        rt.drop_template(first.template.unwrap());
+        let third = rt.schedule(client, &[first.index]).unwrap();
+        assert_ne!(third.index, first.index);
+        // The second connection (attached to the old template) ends: the new
+        // template must keep its one reference.
+        rt.release_template(second.template.unwrap(), true);
+        let templates = rt.state.templates.lock().unwrap();
+        let t = templates.values().next().unwrap();
+        assert_eq!((t.refs, t.assured), (1, false));
+        assert_eq!(rt.dests[third.index].state.persist.load(Relaxed), 1);
+        assert_eq!(rt.dests[first.index].state.persist.load(Relaxed), 0);
+    }
 
     #[test]
     fn masks() {
