@@ -63,7 +63,7 @@ fn assert_closed(s: &mut UnixStream) {
 
 /// A daemon with one service, on an address no other test uses.
 fn daemon_with_a_service() -> Daemon {
-    let d = Daemon::start();
+    let d = Daemon::start_with(NO_CHECKS);
     let out = d.rvsadm(&["-A", "-t", &next_vip()]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     d
@@ -456,7 +456,7 @@ fn world_readable_socket_lets_others_list_but_not_change() {
     if !need_root("world_readable_socket_lets_others_list_but_not_change") {
         return;
     }
-    let d = Daemon::start_with(&["--socket-mode", "666"]);
+    let d = Daemon::start_with(&["--default-check", "none", "--socket-mode", "666"]);
     d.ok(&["-A", "-t", "127.20.210.1:8080", "-s", "rr"]);
     d.ok(&["-a", "-t", "127.20.210.1:8080", "-r", "198.51.100.1:80"]);
     let before = d.state();
@@ -496,7 +496,7 @@ fn default_mode_keeps_others_out() {
     if !need_root("default_mode_keeps_others_out") {
         return;
     }
-    let d = Daemon::start();
+    let d = Daemon::start_with(NO_CHECKS);
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&d.socket).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o660, "default socket mode");
@@ -522,7 +522,7 @@ fn socket_group_members_may_change_the_table() {
         return;
     }
     let (gid, group) = nobody_group();
-    let d = Daemon::start_with(&["--socket-group", &group]);
+    let d = Daemon::start_with(&["--default-check", "none", "--socket-group", &group]);
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let meta = std::fs::metadata(&d.socket).unwrap();
     assert_eq!(meta.gid(), gid, "socket given to --socket-group");
@@ -543,7 +543,14 @@ fn socket_group_members_may_change_the_table() {
     assert!(d.log().contains(&format!("uid={NOBODY}")), "{}", d.log());
     // A different group is told which group it needs.
     drop(d);
-    let d = Daemon::start_with(&["--socket-group", "root", "--socket-mode", "666"]);
+    let d = Daemon::start_with(&[
+        "--default-check",
+        "none",
+        "--socket-group",
+        "root",
+        "--socket-mode",
+        "666",
+    ]);
     let out = as_nobody(&d, &["-C"], "");
     assert_eq!(code(&out), 255);
     assert_eq!(

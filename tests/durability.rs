@@ -76,7 +76,7 @@ fn rvsd_must_exit(d: &Daemon, state_dir: &std::path::Path, extra: &[&str]) -> (E
 
 #[test]
 fn table_survives_sigterm_and_restart() {
-    let mut d = Daemon::start();
+    let mut d = Daemon::start_with(NO_CHECKS);
     populate(&d, 1);
     let before = snapshot(&d);
     assert_eq!(d.ok(&["-S", "-n"]).lines().count(), 9);
@@ -108,7 +108,7 @@ fn table_survives_sigterm_and_restart() {
 
 #[test]
 fn table_survives_kill_9_and_the_stale_socket_is_replaced() {
-    let mut d = Daemon::start();
+    let mut d = Daemon::start_with(NO_CHECKS);
     populate(&d, 2);
     // The very last change before the crash was acknowledged, so it is on disk.
     d.ok(&[
@@ -143,7 +143,7 @@ fn table_survives_kill_9_and_the_stale_socket_is_replaced() {
 
 #[test]
 fn corrupt_state_file_stops_rvsd_and_is_left_untouched() {
-    let mut d = Daemon::start();
+    let mut d = Daemon::start_with(NO_CHECKS);
     populate(&d, 3);
     assert!(d.stop().success());
     let path = state_file(&d);
@@ -213,7 +213,7 @@ fn corrupt_state_file_stops_rvsd_and_is_left_untouched() {
 
 #[test]
 fn unreadable_state_file_stops_rvsd() {
-    let mut d = Daemon::start();
+    let mut d = Daemon::start_with(NO_CHECKS);
     d.ok(&["-A", "-t", "127.30.4.1:8080"]);
     assert!(d.stop().success());
     let path = state_file(&d);
@@ -236,7 +236,7 @@ fn unreadable_state_file_stops_rvsd() {
 
 #[test]
 fn second_rvsd_on_the_same_socket_refuses_to_start() {
-    let d = Daemon::start();
+    let d = Daemon::start_with(NO_CHECKS);
     d.ok(&["-A", "-t", "127.30.5.1:8080"]);
     let before = std::fs::read(state_file(&d)).unwrap();
     for state_dir in [d.state_dir.clone(), d.dir.0.join("other-state")] {
@@ -259,7 +259,7 @@ fn second_rvsd_on_the_same_socket_refuses_to_start() {
 
 #[test]
 fn socket_is_removed_after_sigterm() {
-    let mut d = Daemon::start();
+    let mut d = Daemon::start_with(NO_CHECKS);
     assert!(d.socket.exists());
     assert!(d.stop().success());
     assert!(!d.socket.exists());
@@ -273,7 +273,7 @@ fn socket_is_removed_after_sigterm() {
 
 #[test]
 fn bind_failure_is_refused_with_the_os_reason() {
-    let d = Daemon::start();
+    let d = Daemon::start_with(NO_CHECKS);
     d.ok(&["-A", "-t", "127.30.6.9:8080"]);
     let tcp = std::net::TcpListener::bind("127.30.6.1:0").unwrap();
     let taken = tcp.local_addr().unwrap().to_string();
@@ -300,7 +300,7 @@ fn bind_failure_is_refused_with_the_os_reason() {
 
 #[test]
 fn bind_failure_inside_restore_applies_nothing_and_names_the_line() {
-    let d = Daemon::start();
+    let d = Daemon::start_with(NO_CHECKS);
     d.ok(&["-A", "-t", "127.30.7.9:8080"]);
     let before = d.state();
     let tcp = std::net::TcpListener::bind("127.30.7.2:0").unwrap();
@@ -325,7 +325,7 @@ fn bind_failure_inside_restore_applies_nothing_and_names_the_line() {
 
 #[test]
 fn unbindable_saved_service_stops_rvsd_at_start() {
-    let mut d = Daemon::start();
+    let mut d = Daemon::start_with(NO_CHECKS);
     let vip = loopback_vip("127.30.8.1");
     d.ok(&["-A", "-t", &vip]);
     assert!(d.stop().success());
@@ -351,7 +351,7 @@ fn unbindable_saved_service_stops_rvsd_at_start() {
 #[test]
 fn sigterm_with_idle_control_clients_exits_promptly() {
     use std::io::{Read, Write};
-    let mut d = Daemon::start();
+    let mut d = Daemon::start_with(NO_CHECKS);
     d.ok(&["-A", "-t", "127.30.9.1:8080"]);
     // One silent client, one past the hello, one subscribed.
     let silent = std::os::unix::net::UnixStream::connect(&d.socket).unwrap();

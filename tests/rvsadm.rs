@@ -49,7 +49,7 @@ fn populate(d: &Daemon, n: u8) -> String {
 
 #[test]
 fn default_listing_is_byte_exact() {
-    let d = Daemon::start();
+    let d = Daemon::start_with(NO_CHECKS);
     let v6 = populate(&d, 1);
     let v6_line = format!("TCP  {v6} wlc persistent 300 mask 64");
     let expected = text(&[
@@ -114,7 +114,7 @@ fn default_listing_is_byte_exact() {
 
 #[test]
 fn stats_rate_thresholds_persistent_conn_views_are_byte_exact() {
-    let d = Daemon::start();
+    let d = Daemon::start_with(NO_CHECKS);
     let v6 = populate(&d, 2);
     let zeros = "        0        0        0        0        0";
     let svc = |s: &str| format!("{:<33}{zeros}", on(s, 2));
@@ -209,7 +209,7 @@ fn stats_rate_thresholds_persistent_conn_views_are_byte_exact() {
 
 #[test]
 fn save_format_and_local_servers_saved_as_masq() {
-    let d = Daemon::start();
+    let d = Daemon::start_with(NO_CHECKS);
     let v6 = populate(&d, 3);
     let expected = text(&[
         "-A -t 127.11.1.1:8080 -s rr",
@@ -231,7 +231,7 @@ fn save_format_and_local_servers_saved_as_masq() {
 
 #[test]
 fn save_clear_restore_round_trips_byte_identically() {
-    let d = Daemon::start();
+    let d = Daemon::start_with(NO_CHECKS);
     populate(&d, 4);
     d.ok(&["--set", "100", "50", "20"]);
     let saved = d.ok(&["-S", "-n"]);
@@ -264,7 +264,7 @@ fn save_clear_restore_round_trips_byte_identically() {
 
 #[test]
 fn restore_is_atomic_on_a_client_side_error() {
-    let d = Daemon::start();
+    let d = Daemon::start_with(NO_CHECKS);
     d.ok(&["-A", "-t", "127.10.4.9:8080"]);
     let before = d.state();
     let rules = "-A -t 127.10.4.1:8080 -s rr\n\
@@ -294,7 +294,7 @@ fn restore_is_atomic_on_a_client_side_error() {
 
 #[test]
 fn restore_is_atomic_on_a_daemon_error() {
-    let d = Daemon::start();
+    let d = Daemon::start_with(NO_CHECKS);
     d.ok(&["-A", "-t", "127.10.5.9:8080"]);
     let before = d.state();
     let rules = "-A -t 127.10.5.1:8080 -s rr\n\
@@ -324,7 +324,7 @@ fn restore_is_atomic_on_a_daemon_error() {
 
 #[test]
 fn restore_skips_comments_and_blank_lines() {
-    let d = Daemon::start();
+    let d = Daemon::start_with(NO_CHECKS);
     let rules = "# saved by hand\n\
                  -A -t 127.10.6.1:8080 -s rr\n\
                  \n\
@@ -359,7 +359,7 @@ fn restore_skips_comments_and_blank_lines() {
 
 #[test]
 fn daemon_side_errors_have_ipvsadm_messages_and_statuses() {
-    let d = Daemon::start();
+    let d = Daemon::start_with(NO_CHECKS);
     let a = "127.10.1.1:8080";
     let missing = "127.10.1.99:8080";
     d.ok(&["-A", "-t", a, "-s", "rr"]);
@@ -457,7 +457,7 @@ fn daemon_side_errors_have_ipvsadm_messages_and_statuses() {
 
 #[test]
 fn client_side_errors_exit_2_or_255_and_change_nothing() {
-    let d = Daemon::start();
+    let d = Daemon::start_with(NO_CHECKS);
     let a = "127.10.2.1:8080";
     d.ok(&["-A", "-t", a]);
     d.ok(&["-a", "-t", a, "-r", "198.51.100.1:80"]);
@@ -525,7 +525,7 @@ fn client_side_errors_exit_2_or_255_and_change_nothing() {
 
 #[test]
 fn rvs_rejections_exit_2_and_change_nothing() {
-    let d = Daemon::start();
+    let d = Daemon::start_with(NO_CHECKS);
     let a = "127.10.7.1:8080";
     d.ok(&["-A", "-t", a]);
     d.refused(
@@ -578,7 +578,7 @@ fn rvs_rejections_exit_2_and_change_nothing() {
 
 #[test]
 fn edit_commands_are_full_replacements() {
-    let d = Daemon::start();
+    let d = Daemon::start_with(NO_CHECKS);
     let a = "127.10.8.1:8080";
     d.ok(&["-A", "-t", a, "-s", "sh", "-p", "600", "-b", "sh-port"]);
     d.ok(&[
@@ -645,7 +645,7 @@ fn edit_commands_are_full_replacements() {
 
 #[test]
 fn timeouts_set_and_list() {
-    let d = Daemon::start();
+    let d = Daemon::start_with(NO_CHECKS);
     assert_eq!(
         d.ok(&["-L", "--timeout"]),
         "Timeout (tcp tcpfin udp): 900 120 300\n"
@@ -682,7 +682,7 @@ fn timeouts_set_and_list() {
 
 #[test]
 fn empty_table_and_connection_listing_headers() {
-    let d = Daemon::start();
+    let d = Daemon::start_with(NO_CHECKS);
     let empty = text(&[
         "IP Virtual Server version 1.2.1 (size=4096)",
         "Prot LocalAddress:Port Scheduler Flags",
@@ -704,7 +704,7 @@ fn empty_table_and_connection_listing_headers() {
 
 #[test]
 fn json_listing_has_the_documented_fields() {
-    let d = Daemon::start();
+    let d = Daemon::start_with(NO_CHECKS);
     let v6 = populate(&d, 5);
     let out = d.ok(&["-L", "--json"]);
     assert!(out.ends_with("}\n"));
@@ -790,7 +790,7 @@ fn json_listing_has_the_documented_fields() {
 
 #[test]
 fn zero_clears_counters_of_one_service_or_all() {
-    let d = Daemon::start();
+    let d = Daemon::start_with(NO_CHECKS);
     let b = Backend::tcp("z");
     let v1 = loopback_vip("127.10.9.1");
     let v2 = loopback_vip("127.10.9.2");
@@ -828,7 +828,7 @@ fn zero_clears_counters_of_one_service_or_all() {
 
 #[test]
 fn clear_removes_everything_and_releases_ports() {
-    let d = Daemon::start();
+    let d = Daemon::start_with(NO_CHECKS);
     d.ok(&["-A", "-t", "127.10.10.1:8080"]);
     d.ok(&["-A", "-u", "127.10.10.1:8080"]);
     d.ok(&["-a", "-t", "127.10.10.1:8080", "-r", "198.51.100.1:80"]);
@@ -874,7 +874,7 @@ fn no_daemon_one_line_on_stderr_exit_2() {
 
 #[test]
 fn socket_flag_and_rvs_socket_env() {
-    let d = Daemon::start();
+    let d = Daemon::start_with(NO_CHECKS);
     d.ok(&["-A", "-t", "127.10.12.1:8080"]);
     let sock = d.socket.to_str().unwrap();
     let bogus = d.dir.0.join("bogus.sock");
@@ -911,7 +911,7 @@ fn socket_flag_and_rvs_socket_env() {
 
 #[test]
 fn help_and_version() {
-    let d = Daemon::start();
+    let d = Daemon::start_with(NO_CHECKS);
     let out = d.rvsadm(&["-h"]);
     assert_eq!(code(&out), 0);
     let help = stdout(&out);
@@ -951,7 +951,7 @@ fn help_and_version() {
 
 #[test]
 fn delete_and_add_again_at_once_rebinds() {
-    let d = Daemon::start();
+    let d = Daemon::start_with(NO_CHECKS);
     for i in 0..30 {
         for args in [
             &["-A", "-t", "127.10.13.1:8080"][..],
@@ -977,7 +977,7 @@ fn delete_and_add_again_at_once_rebinds() {
 
 #[test]
 fn connection_listing_shows_live_connections_and_templates() {
-    let d = Daemon::start();
+    let d = Daemon::start_with(NO_CHECKS);
     let b = Backend::tcp("b");
     let v = loopback_vip("127.10.77.1");
     d.ok(&["-A", "-t", &v, "-p", "300", "-M", "255.255.255.0"]);

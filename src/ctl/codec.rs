@@ -26,13 +26,16 @@ pub fn encode_body<T: Serialize>(msg: &T) -> Result<Vec<u8>, CtlError> {
 
 /// Encode a message as a whole frame: length prefix + body.
 pub fn encode_frame<T: Serialize>(msg: &T) -> Result<Vec<u8>, CtlError> {
-    let body = encode_body(msg)?;
-    if body.len() > MAX_FRAME as usize {
-        return Err(CtlError::FrameTooLarge(body.len() as u64));
+    // Encode straight after a placeholder header: no second copy of a
+    // large body (a 110,000-server listing is tens of MiB).
+    let mut out = vec![0u8; HEADER_LEN];
+    bincode::serde::encode_into_std_write(msg, &mut out, config())
+        .map_err(|e| CtlError::Encode(e.to_string()))?;
+    let len = out.len() - HEADER_LEN;
+    if len > MAX_FRAME as usize {
+        return Err(CtlError::FrameTooLarge(len as u64));
     }
-    let mut out = Vec::with_capacity(HEADER_LEN + body.len());
-    out.extend_from_slice(&(body.len() as u32).to_be_bytes());
-    out.extend_from_slice(&body);
+    out[..HEADER_LEN].copy_from_slice(&(len as u32).to_be_bytes());
     Ok(out)
 }
 

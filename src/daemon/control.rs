@@ -157,6 +157,9 @@ pub async fn table_task(
             }
         };
         let resp = apply(&mut table, &store, &mut dp, &msg.req);
+        if matches!(msg.req, Request::Batch(_)) {
+            super::sys::trim_heap();
+        }
         let result = match &resp {
             Response::Ok => "ok".to_string(),
             Response::Error { message, index, .. } => match index {
@@ -181,7 +184,8 @@ pub async fn table_task(
 fn apply(table: &mut Table, store: &Store, dp: &mut DataPlane, req: &Request) -> Response {
     let mut next = table.clone();
     let change = match req {
-        Request::Batch(reqs) => next.apply_batch(reqs).map_err(|(i, e)| (Some(i as u32), e)),
+        // `next` is already a scratch copy: no second clone inside.
+        Request::Batch(reqs) => next.apply_all(reqs).map_err(|(i, e)| (Some(i as u32), e)),
         other => next.apply(other).map_err(|e| (None, e)),
     };
     match change {
@@ -398,9 +402,14 @@ async fn client(
             }
             (req, true) => dispatch(req, &peer, &tx, &published, &auth).await,
         };
+        let big = matches!(&resp, Response::Table(t) if t.services.len() > 1000);
         send(&mut stream, &resp)
             .await
             .map_err(|e| format!("write: {e}"))?;
+        if big {
+            drop(resp);
+            super::sys::trim_heap();
+        }
     }
 }
 

@@ -33,6 +33,8 @@ pub struct Shared {
     pub fail_after: u32,
     /// Health state changes, for subscribers.
     pub events: Arc<EventLog>,
+    /// Active check of TCP services that configure none (`--default-check`).
+    pub default_check: CheckKind,
 }
 
 /// A bound socket waiting to be started.
@@ -79,12 +81,12 @@ fn reconcile_checks(
     live: &mut Live,
     spec: &ServiceSpec,
     servers: &[RealServerSpec],
-    events: &Arc<EventLog>,
+    shared: &Shared,
 ) {
     live.checks
         .retain(|a, _| servers.iter().any(|s| s.addr == *a));
     for srv in servers {
-        let check = health::resolve(spec, srv);
+        let check = health::resolve(spec, srv, shared.default_check);
         if live.checks.get(&srv.addr).is_some_and(|(c, _)| *c == check) {
             continue;
         }
@@ -101,7 +103,7 @@ fn reconcile_checks(
             spec.key,
             srv.addr,
             state,
-            events.clone(),
+            shared.events.clone(),
             rx,
         ));
         live.checks.insert(srv.addr, (check, tx));
@@ -182,7 +184,7 @@ impl DataPlane {
                             Some(&cur),
                         ));
                         live.slot.store(rt.clone());
-                        reconcile_checks(live, &svc.spec, &svc.servers, &self.shared.events);
+                        reconcile_checks(live, &svc.spec, &svc.servers, &self.shared);
                         rt
                     }
                 }
@@ -210,7 +212,7 @@ impl DataPlane {
                         checks: HashMap::new(),
                         listener,
                     };
-                    reconcile_checks(&mut live, &svc.spec, &svc.servers, &self.shared.events);
+                    reconcile_checks(&mut live, &svc.spec, &svc.servers, &self.shared);
                     self.live.insert(key, live);
                     rt
                 }

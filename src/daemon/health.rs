@@ -54,12 +54,13 @@ impl Check {
 }
 
 /// Resolve a server's effective check: its overrides over the service's
-/// defaults over rvs's defaults (TCP connect every 2 s, timeout 1 s, fall 3,
-/// rise 2; UDP services: none unless configured).
-pub fn resolve(svc: &ServiceSpec, srv: &RealServerSpec) -> Check {
+/// defaults over rvs's defaults (TCP services: `tcp_default`, normally a
+/// TCP connect, every 2 s, timeout 1 s, fall 3, rise 2; UDP services: none
+/// unless configured).
+pub fn resolve(svc: &ServiceSpec, srv: &RealServerSpec, tcp_default: CheckKind) -> Check {
     let h = srv.health.over(&svc.health);
     let default_kind = match svc.key.proto {
-        Protocol::Tcp => CheckKind::Tcp,
+        Protocol::Tcp => tcp_default,
         Protocol::Udp => CheckKind::None,
     };
     let target = SocketAddr::new(

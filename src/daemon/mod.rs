@@ -49,6 +49,8 @@ pub struct DaemonConfig {
     pub fail_after: u32,
     /// Where to serve Prometheus `/metrics` (off when `None`).
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Active check of TCP services that configure none (`tcp`, or `none`).
+    pub default_check: crate::ctl::proto::CheckKind,
 }
 
 /// Run the daemon until `shutdown` resolves, then drain and return.
@@ -80,6 +82,7 @@ pub async fn run(
         live: AtomicUsize::new(0),
         fail_after: cfg.fail_after.max(1),
         events: Arc::new(health::EventLog::default()),
+        default_check: cfg.default_check,
     });
     let mut dp = DataPlane::new(shared.clone());
     let prepared = dp.prepare(&table).map_err(|e| {

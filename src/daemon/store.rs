@@ -23,7 +23,14 @@ const FORMAT_VERSION: u32 = 2;
 const HEADER: usize = 8 + 4 + 8;
 pub const FILE_NAME: &str = "table.state";
 
-#[derive(Serialize, Deserialize)]
+/// Encodes exactly like [`StateFile`] without copying the table.
+#[derive(Serialize)]
+struct StateRef<'a> {
+    services: &'a [Service],
+    timeouts: Timeouts,
+}
+
+#[derive(Deserialize)]
 struct StateFile {
     services: Vec<Service>,
     timeouts: Timeouts,
@@ -119,27 +126,26 @@ impl Store {
 
     /// Durably replace the file with `table`.
     pub fn save(&self, table: &Table) -> Result<(), StoreError> {
-        let state = StateFile {
-            services: table.services().to_vec(),
+        let state = StateRef {
+            services: table.services(),
             timeouts: table.timeouts(),
         };
         let body = codec::encode_body(&state).map_err(|e| StoreError::Write {
             path: self.path.clone(),
             source: std::io::Error::other(e.to_string()),
         })?;
-        let mut data = Vec::with_capacity(HEADER + body.len());
-        data.extend_from_slice(MAGIC);
-        data.extend_from_slice(&FORMAT_VERSION.to_be_bytes());
-        data.extend_from_slice(&fnv1a(&body).to_be_bytes());
-        data.extend_from_slice(&body);
-        self.write_atomic(&data)
+        let mut header = Vec::with_capacity(HEADER);
+        header.extend_from_slice(MAGIC);
+        header.extend_from_slice(&FORMAT_VERSION.to_be_bytes());
+        header.extend_from_slice(&fnv1a(&body).to_be_bytes());
+        self.write_atomic(&[&header, &body])
             .map_err(|source| StoreError::Write {
                 path: self.path.clone(),
                 source,
             })
     }
 
-    fn write_atomic(&self, data: &[u8]) -> std::io::Result<()> {
+    fn write_atomic(&self, parts: &[&[u8]]) -> std::io::Result<()> {
         let dir = self.path.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(dir)?;
         let tmp = self.path.with_extension("state.tmp");
@@ -149,7 +155,9 @@ impl Store {
                 .create(true)
                 .truncate(true)
                 .open(&tmp)?;
-            f.write_all(data)?;
+            for part in parts {
+                f.write_all(part)?;
+            }
             f.sync_all()?;
         }
         fs::rename(&tmp, &self.path)?;

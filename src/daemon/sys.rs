@@ -27,3 +27,14 @@ pub fn tcp_segments(sock: &impl AsRawFd) -> Option<(u64, u64)> {
     }
     Some((info.tcpi_segs_in as u64, info.tcpi_segs_out as u64))
 }
+
+/// Give freed heap memory back to the kernel (glibc keeps it otherwise).
+/// Called after control-plane work that allocates a lot at once (a large
+/// `-R`, a listing of a huge table), never on the data path.
+pub fn trim_heap() {
+    // SAFETY: malloc_trim only walks the allocator's own free lists; it has
+    // no preconditions and is safe to call at any time from any thread.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}

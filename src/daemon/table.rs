@@ -154,6 +154,15 @@ impl Table {
     /// leaves the table untouched.
     pub fn apply_batch(&mut self, reqs: &[Request]) -> Result<Change, (usize, TableError)> {
         let mut next = self.clone();
+        next.apply_all(reqs)?;
+        *self = next;
+        Ok(Change::Table)
+    }
+
+    /// Apply a batch in order, stopping at the first error. Not atomic on its
+    /// own: for a scratch copy that is thrown away on error (the table task
+    /// works on one), which saves cloning a large table twice.
+    pub fn apply_all(&mut self, reqs: &[Request]) -> Result<Change, (usize, TableError)> {
         for (i, req) in reqs.iter().enumerate() {
             if matches!(req, Request::Batch(_)) {
                 return Err((
@@ -161,9 +170,8 @@ impl Table {
                     TableError::new(ErrorKind::Protocol, "a batch cannot contain a batch"),
                 ));
             }
-            next.apply(req).map_err(|e| (i, e))?;
+            self.apply(req).map_err(|e| (i, e))?;
         }
-        *self = next;
         Ok(Change::Table)
     }
 

@@ -13,6 +13,12 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 pub const RVSD: &str = env!("CARGO_BIN_EXE_rvsd");
+
+/// rvsd flags for tests whose real servers are documentation addresses
+/// (198.51.100.0/24, listed as `Masq` rather than `Local`): no default
+/// health check, so nothing is ever sent to them. Such tests send no traffic
+/// through those services either.
+pub const NO_CHECKS: &[&str] = &["--default-check", "none"];
 pub const RVSADM: &str = env!("CARGO_BIN_EXE_rvsadm");
 
 static NEXT: AtomicU64 = AtomicU64::new(0);

@@ -59,6 +59,11 @@ pub struct Args {
     #[arg(long, value_name = "ADDR:PORT")]
     pub metrics_listen: Option<std::net::SocketAddr>,
 
+    /// Active health check of TCP services that configure none: tcp (a
+    /// connect every 2 s) or none (passive checks only)
+    #[arg(long, value_name = "KIND", default_value = "tcp", value_parser = ["tcp", "none"])]
+    pub default_check: String,
+
     /// Demo: start two small HTTP back ends on 127.0.0.1:8081 and :8082 and
     /// balance 127.0.0.1:8080 over them (table kept in a temporary directory
     /// unless --state-dir is given)
@@ -159,6 +164,8 @@ fn main() -> ExitCode {
         max_connections: args.max_connections.max(1),
         fail_after: args.fail_after,
         metrics_listen: args.metrics_listen,
+        default_check: rvs::ctl::proto::CheckKind::parse(&args.default_check)
+            .unwrap_or(rvs::ctl::proto::CheckKind::Tcp),
     };
     match runtime.block_on(daemon::run(cfg, shutdown_signal())) {
         Ok(()) => ExitCode::SUCCESS,
