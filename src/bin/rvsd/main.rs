@@ -61,7 +61,7 @@ pub struct Args {
 
     /// Active health check of TCP services that configure none: tcp (a
     /// connect every 2 s) or none (passive checks only)
-    #[arg(long, value_name = "KIND", default_value = "tcp", value_parser = ["tcp", "none"])]
+    #[arg(long, value_name = "KIND", default_value = "tcp", value_parser = ["tcp", "none"], hide_possible_values = true)]
     pub default_check: String,
 
     /// Demo: start two small HTTP back ends on 127.0.0.1:8081 and :8082 and
