@@ -14,7 +14,8 @@
 #
 # Environment: ROUNDS (3), DUR (5 s per throughput run), LAT_DUR (3 s, one
 # connection), UDP_DUR (3 s), CONNS (64), BULK_CONNS (4), IDLE_CONNS (8000),
-# PROXIES (all), LOAD_CPU (0), PROXY_CPU (1), KEEP (1: keep the work dir).
+# PROXIES (all), LOAD_CPU (0), PROXY_CPU (1), KEEP (1: keep the work dir),
+# PERF (1: perf profiles of rvsd per workload, kept in the work dir).
 # Only loopback addresses; every load run is bounded in time; only processes
 # this script started are stopped, by PID.
 set -euo pipefail
@@ -188,6 +189,18 @@ cpu_ticks() {
   echo "$t"
 }
 
+# PERF=1: record a CPU profile of rvsd during each throughput workload
+# (perf-WORKLOAD.data in the work dir; implies KEEP=1).
+[ "${PERF:-0}" = 1 ] && KEEP=1
+perf_start() {
+  perf_pid=
+  if [ "${PERF:-0}" = 1 ] && [ "$proxy" = rvs ]; then
+    perf record -q -e cpu-clock -F 1999 -g -p "$proxy_main" -o "$W/perf-$1.data" -- sleep "$2" 2>/dev/null &
+    perf_pid=$!
+  fi
+}
+perf_stop() { [ -z "$perf_pid" ] || wait "$perf_pid" 2>/dev/null || true; }
+
 record() { echo "$round $proxy $1 $2" >> "$RESULTS"; }
 # wrk_run CONNS SECS PATH [wrk args...]: prints "requests bytes secs p50 p99 errors"
 wrk_run() {
@@ -202,20 +215,26 @@ wrk_run() {
 measure() {
   local t0 t1 out req bytes secs p50 p99 err
   # keep-alive requests/s and latency under load
+  perf_start ka "$DUR"
   t0=$(cpu_ticks); out=$(wrk_run "$CONNS" "$DUR" /); t1=$(cpu_ticks)
+  perf_stop
   read -r req bytes secs p50 p99 err <<<"$out"
   record ka_rps "$(awk -v r="$req" -v s="$secs" 'BEGIN{print r/s}')"
   record load_p50_us "$p50"; record load_p99_us "$p99"
   [ -n "$proxy_main" ] && record cpu_us_per_req "$(awk -v t=$((t1 - t0)) -v h="$CLK_TCK" -v r="$req" 'BEGIN{print t/h*1e6/r}')"
   [ "$err" = 0 ] || echo "  $proxy keep-alive: $err errors" >&2
   # new connections/s: every request on its own connection
+  perf_start close "$DUR"
   t0=$(cpu_ticks); out=$(wrk_run "$CONNS" "$DUR" / -H "Connection: close"); t1=$(cpu_ticks)
+  perf_stop
   read -r req bytes secs p50 p99 err <<<"$out"
   record close_cps "$(awk -v r="$req" -v s="$secs" 'BEGIN{print r/s}')"
   [ -n "$proxy_main" ] && record cpu_us_per_conn "$(awk -v t=$((t1 - t0)) -v h="$CLK_TCK" -v r="$req" 'BEGIN{print t/h*1e6/r}')"
   [ "$err" = 0 ] || echo "  $proxy close: $err errors" >&2
   # bulk: pull /big repeatedly
+  perf_start bulk "$DUR"
   t0=$(cpu_ticks); out=$(wrk_run "$BULK_CONNS" "$DUR" /big); t1=$(cpu_ticks)
+  perf_stop
   read -r req bytes secs p50 p99 err <<<"$out"
   record bulk_gbps "$(awk -v b="$bytes" -v s="$secs" 'BEGIN{print b*8/s/1e9}')"
   [ -n "$proxy_main" ] && record cpu_s_per_gib "$(awk -v t=$((t1 - t0)) -v h="$CLK_TCK" -v b="$bytes" 'BEGIN{print t/h/(b/2^30)}')"
@@ -233,10 +252,12 @@ measure() {
   fi
   # UDP datagrams/s
   if [ -n "$udp_port" ]; then
+    perf_start udp "$UDP_DUR"
     t0=$(cpu_ticks)
     out=$(on_load_cpu "$W/udpbench" client "127.0.0.1:$udp_port" "$UDP_FLOWS" "$UDP_WINDOW" "$UDP_DUR" "$UDP_SIZE" |
       awk '/^RESULT/ { split($2, a, "="); split($3, b, "="); print a[2], b[2] }')
     t1=$(cpu_ticks)
+    perf_stop
     read -r req secs <<<"$out"
     record udp_dps "$(awk -v r="$req" -v s="$secs" 'BEGIN{print r/s}')"
     [ -n "$proxy_main" ] && [ "$req" -gt 0 ] && record cpu_us_per_dgram "$(awk -v t=$((t1 - t0)) -v h="$CLK_TCK" -v r="$req" 'BEGIN{print t/h*1e6/r}')"

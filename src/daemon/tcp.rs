@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::Interest;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit};
 
@@ -296,8 +296,8 @@ impl Drop for Binding<'_> {
 /// Relay one connection; returns true when it was established (for the
 /// template's ASSURED state).
 async fn forward(
-    mut client: TcpStream,
-    mut server: TcpStream,
+    client: TcpStream,
+    server: TcpStream,
     peer: SocketAddr,
     rt: &ServiceRt,
     dest: &Dest,
@@ -312,18 +312,19 @@ async fn forward(
     let binding = Binding::new(dest, info.clone());
     let counters = [&rt.state.counters, &dest.state.counters];
     {
-        let (mut cr, mut cw) = client.split();
-        let (mut sr, mut sw) = server.split();
         let up = async {
-            let r = pump(&mut cr, &mut sw, &info, &counters, true).await;
+            let r = pump(&client, &server, &info, &counters, true).await;
             binding.closing(ConnState::CloseWait);
             r
         };
         let down = async {
-            let r = pump(&mut sr, &mut cw, &info, &counters, false).await;
+            let r = pump(&server, &client, &info, &counters, false).await;
             binding.closing(ConnState::FinWait);
             r
         };
+        // Pinned in place: moving them into `both` would store them twice
+        // in this task (its size is what an idle connection costs).
+        let (up, down) = (std::pin::pin!(up), std::pin::pin!(down));
         let both = async { tokio::try_join!(up, down) };
         tokio::select! {
             r = both => {
@@ -340,25 +341,36 @@ async fn forward(
     true
 }
 
+/// Size of the per-thread copy buffer and of one splice.
+const CHUNK: usize = 64 * 1024;
+
+thread_local! {
+    /// Copy buffer shared by every connection on this thread: a connection
+    /// holds no buffer while it waits, so an idle connection costs only
+    /// its task and its two sockets.
+    static SCRATCH: std::cell::RefCell<Box<[u8]>> =
+        std::cell::RefCell::new(vec![0u8; CHUNK].into_boxed_slice());
+}
+
+fn would_block(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::WouldBlock
+}
+
 /// Copy one direction; on EOF pass the FIN on.
-async fn pump<R, W>(
-    r: &mut R,
-    w: &mut W,
+///
+/// Data is read into the thread's scratch buffer and written on at once;
+/// only what the peer cannot take yet is kept (in `rest`) across a wait.
+/// A direction that fills the whole buffer in one read carries bulk data:
+/// it switches to splice(2) through a pipe, so its bytes no longer cross
+/// user space.
+async fn pump(
+    from: &TcpStream,
+    to: &TcpStream,
     info: &ConnInfo,
     counters: &[&Counters; 2],
     inbound: bool,
-) -> std::io::Result<()>
-where
-    R: tokio::io::AsyncRead + Unpin,
-    W: tokio::io::AsyncWrite + Unpin,
-{
-    let mut buf = vec![0u8; 32 * 1024];
-    loop {
-        let n = r.read(&mut buf).await?;
-        if n == 0 {
-            break;
-        }
-        w.write_all(&buf[..n]).await?;
+) -> std::io::Result<()> {
+    let count = |n: usize| {
         info.touch();
         for c in counters {
             if inbound {
@@ -367,8 +379,96 @@ where
                 c.outbytes.fetch_add(n as u64, Relaxed);
             }
         }
+    };
+    let mut rest: Vec<u8> = Vec::new();
+    loop {
+        from.readable().await?;
+        let step = SCRATCH.with_borrow_mut(|buf| -> std::io::Result<Option<(usize, bool)>> {
+            let n = match from.try_read(buf) {
+                Ok(n) => n,
+                Err(e) if would_block(&e) => return Ok(Some((0, false))),
+                Err(e) => return Err(e),
+            };
+            if n == 0 {
+                return Ok(None);
+            }
+            let mut sent = 0;
+            while sent < n {
+                match to.try_write(&buf[sent..n]) {
+                    Ok(k) => sent += k,
+                    Err(e) if would_block(&e) => break,
+                    Err(e) => return Err(e),
+                }
+            }
+            rest.extend_from_slice(&buf[sent..n]);
+            Ok(Some((n, n == buf.len())))
+        })?;
+        let Some((n, full)) = step else { break };
+        if n == 0 {
+            // Spurious readiness (cleared by try_read): nothing held while waiting.
+            rest = Vec::new();
+            continue;
+        }
+        write_rest(to, &mut rest).await?;
+        count(n);
+        if full {
+            if let Some(pipe) = sys::Pipe::new() {
+                // Boxed: only bulk connections pay for its state.
+                Box::pin(splice_pump(from, to, &pipe, &count)).await?;
+                break;
+            }
+        }
     }
-    w.shutdown().await
+    sys::shutdown_write(to)
+}
+
+/// Write out what the peer could not take at once.
+async fn write_rest(to: &TcpStream, rest: &mut Vec<u8>) -> std::io::Result<()> {
+    let mut off = 0;
+    while off < rest.len() {
+        to.writable().await?;
+        match to.try_write(&rest[off..]) {
+            Ok(k) => off += k,
+            Err(e) if would_block(&e) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    rest.clear();
+    Ok(())
+}
+
+/// Bulk copy of one direction through a pipe, until EOF: each chunk is
+/// spliced from the socket into the (empty) pipe and then out to the peer
+/// until the pipe is empty again, so EAGAIN always means the socket.
+async fn splice_pump(
+    from: &TcpStream,
+    to: &TcpStream,
+    pipe: &sys::Pipe,
+    count: &impl Fn(usize),
+) -> std::io::Result<()> {
+    loop {
+        let n = loop {
+            from.readable().await?;
+            match from.try_io(Interest::READABLE, || pipe.fill_from(from, CHUNK)) {
+                Ok(n) => break n,
+                Err(e) if would_block(&e) => {}
+                Err(e) => return Err(e),
+            }
+        };
+        if n == 0 {
+            return Ok(());
+        }
+        let mut left = n;
+        while left > 0 {
+            to.writable().await?;
+            match to.try_io(Interest::WRITABLE, || pipe.drain_to(to, left)) {
+                Ok(k) => left -= k,
+                Err(e) if would_block(&e) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        count(n);
+    }
 }
 
 /// Resolves when the connection has been idle longer than its state allows.
