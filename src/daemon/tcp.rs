@@ -14,7 +14,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use tokio::io::Interest;
+use std::pin::Pin;
+use std::task::{ready, Poll};
+
+use tokio::io::{AsyncRead, Interest, ReadBuf};
+use tokio::net::tcp::{ReadHalf, WriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit};
 
@@ -296,8 +300,8 @@ impl Drop for Binding<'_> {
 /// Relay one connection; returns true when it was established (for the
 /// template's ASSURED state).
 async fn forward(
-    client: TcpStream,
-    server: TcpStream,
+    mut client: TcpStream,
+    mut server: TcpStream,
     peer: SocketAddr,
     rt: &ServiceRt,
     dest: &Dest,
@@ -312,13 +316,15 @@ async fn forward(
     let binding = Binding::new(dest, info.clone());
     let counters = [&rt.state.counters, &dest.state.counters];
     {
+        let (mut cr, cw) = client.split();
+        let (mut sr, sw) = server.split();
         let up = async {
-            let r = pump(&client, &server, &info, &counters, true).await;
+            let r = pump(&mut cr, &sw, &info, &counters, true).await;
             binding.closing(ConnState::CloseWait);
             r
         };
         let down = async {
-            let r = pump(&server, &client, &info, &counters, false).await;
+            let r = pump(&mut sr, &cw, &info, &counters, false).await;
             binding.closing(ConnState::FinWait);
             r
         };
@@ -364,8 +370,8 @@ fn would_block(e: &std::io::Error) -> bool {
 /// it switches to splice(2) through a pipe, so its bytes no longer cross
 /// user space.
 async fn pump(
-    from: &TcpStream,
-    to: &TcpStream,
+    from: &mut ReadHalf<'_>,
+    to: &WriteHalf<'_>,
     info: &ConnInfo,
     counters: &[&Counters; 2],
     inbound: bool,
@@ -382,48 +388,55 @@ async fn pump(
     };
     let mut rest: Vec<u8> = Vec::new();
     loop {
-        from.readable().await?;
-        let step = SCRATCH.with_borrow_mut(|buf| -> std::io::Result<Option<(usize, bool)>> {
-            let n = match from.try_read(buf) {
-                Ok(n) => n,
-                Err(e) if would_block(&e) => return Ok(Some((0, false))),
-                Err(e) => return Err(e),
-            };
-            if n == 0 {
-                return Ok(None);
-            }
-            let mut sent = 0;
-            while sent < n {
-                match to.try_write(&buf[sent..n]) {
-                    Ok(k) => sent += k,
-                    Err(e) if would_block(&e) => break,
-                    Err(e) => return Err(e),
-                }
-            }
-            rest.extend_from_slice(&buf[sent..n]);
-            Ok(Some((n, n == buf.len())))
-        })?;
-        let Some((n, full)) = step else { break };
+        let (n, full) = std::future::poll_fn(|cx| relay_ready(cx, from, to, &mut rest)).await?;
         if n == 0 {
-            // Spurious readiness (cleared by try_read): nothing held while waiting.
-            rest = Vec::new();
-            continue;
+            break;
         }
         write_rest(to, &mut rest).await?;
         count(n);
         if full {
             if let Some(pipe) = sys::Pipe::new() {
                 // Boxed: only bulk connections pay for its state.
-                Box::pin(splice_pump(from, to, &pipe, &count)).await?;
+                Box::pin(splice_pump(from.as_ref(), to.as_ref(), &pipe, &count)).await?;
                 break;
             }
         }
     }
-    sys::shutdown_write(to)
+    sys::shutdown_write(to.as_ref())
+}
+
+/// Once `from` is readable, read into the thread's scratch buffer and write
+/// as much as `to` takes now; what it does not take is copied to `rest`.
+/// Returns the bytes read (0 at EOF) and whether they filled the buffer.
+/// While pending, nothing is held. (`poll_read` rather than `try_read`:
+/// after a short read it clears readiness, which saves a read that would
+/// only say EAGAIN.)
+fn relay_ready(
+    cx: &mut std::task::Context<'_>,
+    from: &mut ReadHalf<'_>,
+    to: &WriteHalf<'_>,
+    rest: &mut Vec<u8>,
+) -> Poll<std::io::Result<(usize, bool)>> {
+    SCRATCH.with_borrow_mut(|buf| {
+        let cap = buf.len();
+        let mut rb = ReadBuf::new(buf);
+        ready!(Pin::new(from).poll_read(cx, &mut rb))?;
+        let data = rb.filled();
+        let mut sent = 0;
+        while sent < data.len() {
+            match to.try_write(&data[sent..]) {
+                Ok(k) => sent += k,
+                Err(e) if would_block(&e) => break,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+        rest.extend_from_slice(&data[sent..]);
+        Poll::Ready(Ok((data.len(), data.len() == cap)))
+    })
 }
 
 /// Write out what the peer could not take at once.
-async fn write_rest(to: &TcpStream, rest: &mut Vec<u8>) -> std::io::Result<()> {
+async fn write_rest(to: &WriteHalf<'_>, rest: &mut Vec<u8>) -> std::io::Result<()> {
     let mut off = 0;
     while off < rest.len() {
         to.writable().await?;
@@ -433,7 +446,7 @@ async fn write_rest(to: &TcpStream, rest: &mut Vec<u8>) -> std::io::Result<()> {
             Err(e) => return Err(e),
         }
     }
-    rest.clear();
+    *rest = Vec::new();
     Ok(())
 }
 
