@@ -23,7 +23,7 @@ _rvsd() {
 
     case "${cmd}" in
         rvsd)
-            opts="-h -V --socket --state-dir --log-level --socket-group --socket-mode --drain-timeout --max-connections --fail-after --metrics-listen --demo --generate --help --version"
+            opts="-h -V --socket --state-dir --log-level --socket-group --socket-mode --drain-timeout --max-connections --fail-after --metrics-listen --demo --worker-threads --generate --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -62,6 +62,10 @@ _rvsd() {
                     return 0
                     ;;
                 --metrics-listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --worker-threads)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
