@@ -23,7 +23,7 @@ _rvsd() {
 
     case "${cmd}" in
         rvsd)
-            opts="-h -V --socket --state-dir --log-level --socket-group --socket-mode --drain-timeout --max-connections --fail-after --metrics-listen --default-check --demo --generate --help --version"
+            opts="-h -V --socket --state-dir --log-level --socket-group --socket-mode --drain-timeout --max-connections --fail-after --metrics-listen --default-check --demo --worker-threads --generate --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -67,6 +67,10 @@ _rvsd() {
                     ;;
                 --default-check)
                     COMPREPLY=($(compgen -W "tcp none" -- "${cur}"))
+                    return 0
+                    ;;
+                --worker-threads)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --generate)

@@ -1,7 +1,10 @@
-//! The few raw syscalls the data plane needs that nix does not wrap.
+//! The few raw syscalls the data plane needs that nix does not wrap (or
+//! wraps only behind features this crate does not enable).
 #![allow(unsafe_code)]
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+
+use nix::fcntl::OFlag;
 
 /// Segments received and sent on a TCP socket (`TCP_INFO`), or `None`
 /// when the kernel does not say.
@@ -37,4 +40,62 @@ pub fn trim_heap() {
     unsafe {
         libc::malloc_trim(0);
     }
+}
+
+/// Shut the sending side of a socket down (pass a FIN on), leaving the
+/// receiving side open (half-close).
+pub fn shutdown_write(sock: &impl AsRawFd) -> std::io::Result<()> {
+    use nix::sys::socket::{shutdown, Shutdown};
+    match shutdown(sock.as_raw_fd(), Shutdown::Write) {
+        Ok(()) | Err(nix::errno::Errno::ENOTCONN) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A pipe for splice(2): bulk data moves socket → pipe → socket inside the
+/// kernel. Created only for a direction that carries bulk data.
+pub struct Pipe {
+    read: OwnedFd,
+    write: OwnedFd,
+}
+
+impl Pipe {
+    /// A non-blocking pipe, or `None` (out of descriptors): the caller
+    /// keeps copying.
+    pub fn new() -> Option<Pipe> {
+        let (read, write) = nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC).ok()?;
+        Some(Pipe { read, write })
+    }
+
+    /// Move up to `len` bytes from `sock` into the pipe; 0 at EOF.
+    pub fn fill_from(&self, sock: &impl AsFd, len: usize) -> std::io::Result<usize> {
+        splice(sock.as_fd(), self.write.as_fd(), len)
+    }
+
+    /// Move up to `len` bytes from the pipe to `sock`.
+    pub fn drain_to(&self, sock: &impl AsFd, len: usize) -> std::io::Result<usize> {
+        splice(self.read.as_fd(), sock.as_fd(), len)
+    }
+}
+
+/// splice(2) without offsets. (nix wraps it only behind its `zerocopy`
+/// feature, which this crate does not enable.)
+fn splice(from: BorrowedFd<'_>, to: BorrowedFd<'_>, len: usize) -> std::io::Result<usize> {
+    // SAFETY: both descriptors are borrowed, hence open, for the duration
+    // of the call; null offsets are allowed (both ends are a pipe or a
+    // socket) and no memory of ours is passed.
+    let rc = unsafe {
+        libc::splice(
+            from.as_raw_fd(),
+            std::ptr::null_mut(),
+            to.as_raw_fd(),
+            std::ptr::null_mut(),
+            len,
+            libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK,
+        )
+    };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(rc as usize)
 }

@@ -14,7 +14,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::pin::Pin;
+use std::task::{ready, Poll};
+
+use tokio::io::{AsyncRead, Interest, ReadBuf};
+use tokio::net::tcp::{ReadHalf, WriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit};
 
@@ -312,18 +316,21 @@ async fn forward(
     let binding = Binding::new(dest, info.clone());
     let counters = [&rt.state.counters, &dest.state.counters];
     {
-        let (mut cr, mut cw) = client.split();
-        let (mut sr, mut sw) = server.split();
+        let (mut cr, cw) = client.split();
+        let (mut sr, sw) = server.split();
         let up = async {
-            let r = pump(&mut cr, &mut sw, &info, &counters, true).await;
+            let r = pump(&mut cr, &sw, &info, &counters, true).await;
             binding.closing(ConnState::CloseWait);
             r
         };
         let down = async {
-            let r = pump(&mut sr, &mut cw, &info, &counters, false).await;
+            let r = pump(&mut sr, &cw, &info, &counters, false).await;
             binding.closing(ConnState::FinWait);
             r
         };
+        // Pinned in place: moving them into `both` would store them twice
+        // in this task (its size is what an idle connection costs).
+        let (up, down) = (std::pin::pin!(up), std::pin::pin!(down));
         let both = async { tokio::try_join!(up, down) };
         tokio::select! {
             r = both => {
@@ -340,25 +347,36 @@ async fn forward(
     true
 }
 
+/// Size of the per-thread copy buffer and of one splice.
+const CHUNK: usize = 64 * 1024;
+
+thread_local! {
+    /// Copy buffer shared by every connection on this thread: a connection
+    /// holds no buffer while it waits, so an idle connection costs only
+    /// its task and its two sockets.
+    static SCRATCH: std::cell::RefCell<Box<[u8]>> =
+        std::cell::RefCell::new(vec![0u8; CHUNK].into_boxed_slice());
+}
+
+fn would_block(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::WouldBlock
+}
+
 /// Copy one direction; on EOF pass the FIN on.
-async fn pump<R, W>(
-    r: &mut R,
-    w: &mut W,
+///
+/// Data is read into the thread's scratch buffer and written on at once;
+/// only what the peer cannot take yet is kept (in `rest`) across a wait.
+/// A direction that fills the whole buffer in one read carries bulk data:
+/// it switches to splice(2) through a pipe, so its bytes no longer cross
+/// user space.
+async fn pump(
+    from: &mut ReadHalf<'_>,
+    to: &WriteHalf<'_>,
     info: &ConnInfo,
     counters: &[&Counters; 2],
     inbound: bool,
-) -> std::io::Result<()>
-where
-    R: tokio::io::AsyncRead + Unpin,
-    W: tokio::io::AsyncWrite + Unpin,
-{
-    let mut buf = vec![0u8; 32 * 1024];
-    loop {
-        let n = r.read(&mut buf).await?;
-        if n == 0 {
-            break;
-        }
-        w.write_all(&buf[..n]).await?;
+) -> std::io::Result<()> {
+    let count = |n: usize| {
         info.touch();
         for c in counters {
             if inbound {
@@ -367,8 +385,103 @@ where
                 c.outbytes.fetch_add(n as u64, Relaxed);
             }
         }
+    };
+    let mut rest: Vec<u8> = Vec::new();
+    loop {
+        let (n, full) = std::future::poll_fn(|cx| relay_ready(cx, from, to, &mut rest)).await?;
+        if n == 0 {
+            break;
+        }
+        write_rest(to, &mut rest).await?;
+        count(n);
+        if full {
+            if let Some(pipe) = sys::Pipe::new() {
+                // Boxed: only bulk connections pay for its state.
+                Box::pin(splice_pump(from.as_ref(), to.as_ref(), &pipe, &count)).await?;
+                break;
+            }
+        }
     }
-    w.shutdown().await
+    sys::shutdown_write(to.as_ref())
+}
+
+/// Once `from` is readable, read into the thread's scratch buffer and write
+/// as much as `to` takes now; what it does not take is copied to `rest`.
+/// Returns the bytes read (0 at EOF) and whether they filled the buffer.
+/// While pending, nothing is held. (`poll_read` rather than `try_read`:
+/// after a short read it clears readiness, which saves a read that would
+/// only say EAGAIN.)
+fn relay_ready(
+    cx: &mut std::task::Context<'_>,
+    from: &mut ReadHalf<'_>,
+    to: &WriteHalf<'_>,
+    rest: &mut Vec<u8>,
+) -> Poll<std::io::Result<(usize, bool)>> {
+    SCRATCH.with_borrow_mut(|buf| {
+        let cap = buf.len();
+        let mut rb = ReadBuf::new(buf);
+        ready!(Pin::new(from).poll_read(cx, &mut rb))?;
+        let data = rb.filled();
+        let mut sent = 0;
+        while sent < data.len() {
+            match to.try_write(&data[sent..]) {
+                Ok(k) => sent += k,
+                Err(e) if would_block(&e) => break,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+        rest.extend_from_slice(&data[sent..]);
+        Poll::Ready(Ok((data.len(), data.len() == cap)))
+    })
+}
+
+/// Write out what the peer could not take at once.
+async fn write_rest(to: &WriteHalf<'_>, rest: &mut Vec<u8>) -> std::io::Result<()> {
+    let mut off = 0;
+    while off < rest.len() {
+        to.writable().await?;
+        match to.try_write(&rest[off..]) {
+            Ok(k) => off += k,
+            Err(e) if would_block(&e) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    *rest = Vec::new();
+    Ok(())
+}
+
+/// Bulk copy of one direction through a pipe, until EOF: each chunk is
+/// spliced from the socket into the (empty) pipe and then out to the peer
+/// until the pipe is empty again, so EAGAIN always means the socket.
+async fn splice_pump(
+    from: &TcpStream,
+    to: &TcpStream,
+    pipe: &sys::Pipe,
+    count: &impl Fn(usize),
+) -> std::io::Result<()> {
+    loop {
+        let n = loop {
+            from.readable().await?;
+            match from.try_io(Interest::READABLE, || pipe.fill_from(from, CHUNK)) {
+                Ok(n) => break n,
+                Err(e) if would_block(&e) => {}
+                Err(e) => return Err(e),
+            }
+        };
+        if n == 0 {
+            return Ok(());
+        }
+        let mut left = n;
+        while left > 0 {
+            to.writable().await?;
+            match to.try_io(Interest::WRITABLE, || pipe.drain_to(to, left)) {
+                Ok(k) => left -= k,
+                Err(e) if would_block(&e) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        count(n);
+    }
 }
 
 /// Resolves when the connection has been idle longer than its state allows.

@@ -53,17 +53,41 @@ pub async fn run_listener(
     let mut sweep = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
+            biased;
             _ = stop.changed() => break,
             _ = sweep.tick() => flows.retain(|_, f| !f.closed.load(Relaxed)),
-            r = sock.recv_from(&mut buf) => match r {
-                Ok((n, client)) => {
-                    let rt = slot.load_full();
-                    datagram(&buf[..n], client, &rt, &sock, &shared, &mut flows).await;
+            r = sock.readable() => {
+                if let Err(e) = r {
+                    tracing::debug!(error = %e, "UDP receive failed");
+                    continue;
                 }
-                Err(e) => tracing::debug!(error = %e, "UDP receive failed"),
-            },
+                // Take what is queued (bounded, to let the other branches in).
+                let rt = slot.load_full();
+                for _ in 0..BATCH {
+                    match sock.try_recv_from(&mut buf) {
+                        Ok((n, client)) => {
+                            datagram(&buf[..n], client, &rt, &sock, &shared, &mut flows).await;
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        Err(e) => {
+                            tracing::debug!(error = %e, "UDP receive failed");
+                            break;
+                        }
+                    }
+                }
+            }
         }
     }
+}
+
+/// Datagrams taken per readiness event before looking at timers and stop.
+const BATCH: usize = 64;
+
+thread_local! {
+    /// Receive buffer for replies, shared by every flow on this thread: a
+    /// flow holds no buffer while it waits.
+    static SCRATCH: std::cell::RefCell<Box<[u8]>> =
+        std::cell::RefCell::new(vec![0u8; 65536].into_boxed_slice());
 }
 
 async fn datagram(
@@ -99,7 +123,11 @@ async fn datagram(
         flows.insert(key, flow);
     }
     let flow = flows.get(&key).expect("inserted above");
-    if flow.upstream.send(data).await.is_ok() {
+    let sent = match flow.upstream.try_send(data) {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => flow.upstream.send(data).await,
+        r => r,
+    };
+    if sent.is_ok() {
         flow.info.touch();
         let dest = rt.dests.get(flow.dest).map(|d| &d.state.counters);
         for c in std::iter::once(&rt.state.counters).chain(dest) {
@@ -196,32 +224,76 @@ async fn relay_replies(
     counters: &[&Counters; 2],
     shared: &Shared,
 ) {
-    let mut buf = vec![0u8; 65536];
+    // One timer for the flow's life, moved on only when it fires.
+    let idle = tokio::time::sleep(Duration::from_millis(shared.timeouts.udp_ms()));
+    let mut idle = std::pin::pin!(idle);
     loop {
-        let limit = shared.timeouts.udp_ms();
-        let idle = now_ms().saturating_sub(info.last.load(Relaxed));
-        if idle >= limit {
-            return;
-        }
         tokio::select! {
-            r = upstream.recv(&mut buf) => match r {
-                Ok(n) => {
-                    if sock.send_to(&buf[..n], client).await.is_ok() {
-                        info.touch();
-                        for c in counters {
-                            c.outpkts.fetch_add(1, Relaxed);
-                            c.outbytes.fetch_add(n as u64, Relaxed);
-                        }
-                    }
-                }
-                // ICMP port unreachable and the like: end the flow so the
-                // next datagram is scheduled afresh.
-                Err(e) => {
+            biased;
+            r = upstream.readable() => {
+                if let Err(e) = r {
                     tracing::debug!(client = %client, error = %e, "UDP upstream error: flow closed");
                     return;
                 }
-            },
-            _ = tokio::time::sleep(Duration::from_millis(limit - idle)) => {}
+                for _ in 0..BATCH {
+                    match relay_one(upstream, sock, client, info, counters) {
+                        Ok(Some(pending)) => {
+                            // The client socket is full: wait for it with this datagram.
+                            let n = pending.len();
+                            if sock.send_to(&pending, client).await.is_ok() {
+                                counted(info, counters, n);
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        // ICMP port unreachable and the like: end the flow so the
+                        // next datagram is scheduled afresh.
+                        Err(e) => {
+                            tracing::debug!(client = %client, error = %e, "UDP upstream error: flow closed");
+                            return;
+                        }
+                    }
+                }
+            }
+            _ = &mut idle => {
+                let limit = shared.timeouts.udp_ms();
+                let quiet = now_ms().saturating_sub(info.last.load(Relaxed));
+                if quiet >= limit {
+                    return;
+                }
+                idle.as_mut()
+                    .reset(tokio::time::Instant::now() + Duration::from_millis(limit - quiet));
+            }
         }
+    }
+}
+
+/// Pass one queued reply on to the client. Returns the datagram when the
+/// client socket cannot take it now (to be sent after a wait).
+fn relay_one(
+    upstream: &UdpSocket,
+    sock: &UdpSocket,
+    client: SocketAddr,
+    info: &ConnInfo,
+    counters: &[&Counters; 2],
+) -> std::io::Result<Option<Vec<u8>>> {
+    SCRATCH.with_borrow_mut(|buf| {
+        let n = upstream.try_recv(buf)?;
+        match sock.try_send_to(&buf[..n], client) {
+            Ok(_) => {
+                counted(info, counters, n);
+                Ok(None)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(Some(buf[..n].to_vec())),
+            Err(_) => Ok(None),
+        }
+    })
+}
+
+fn counted(info: &ConnInfo, counters: &[&Counters; 2], n: usize) {
+    info.touch();
+    for c in counters {
+        c.outpkts.fetch_add(1, Relaxed);
+        c.outbytes.fetch_add(n as u64, Relaxed);
     }
 }

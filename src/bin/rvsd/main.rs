@@ -70,6 +70,11 @@ pub struct Args {
     #[arg(long)]
     pub demo: bool,
 
+    /// Threads that run the data plane [default: one per CPU this process
+    /// may run on]; with 1, rvsd runs on a single-threaded runtime
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub worker_threads: Option<u16>,
+
     /// Print a man page or shell completion script and exit
     #[arg(long, value_name = "WHAT", hide = true)]
     pub generate: Option<String>,
@@ -132,10 +137,7 @@ fn main() -> ExitCode {
         .state_dir
         .clone()
         .unwrap_or_else(rvs::daemon::control::default_state_dir);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match build_runtime(args.worker_threads) {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("rvsd: cannot start the runtime: {e}");
@@ -175,6 +177,23 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// The tokio runtime. On one CPU (or `--worker-threads 1`) a
+/// current-thread runtime: the multi-thread scheduler with a single worker
+/// pays for cross-thread wakeups and work-stealing bookkeeping that never
+/// help there.
+fn build_runtime(workers: Option<u16>) -> std::io::Result<tokio::runtime::Runtime> {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = workers.map_or(cpus, usize::from);
+    let mut builder = if workers == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(workers);
+        b
+    };
+    builder.enable_all().build()
 }
 
 fn generate(what: &str) -> ExitCode {

@@ -1,0 +1,300 @@
+#!/usr/bin/env bash
+# rvs against HAProxy (mode tcp), nginx stream and pen, on this machine, in
+# the same run, with the same back ends and settings.
+#
+#   sudo bench/compare.sh             # full run (3 rounds, about 12 minutes)
+#   QUICK=1 sudo bench/compare.sh     # one short round, for iteration
+#
+# Two nginx HTTP back ends (127.0.0.1:19081, :19082: "hello\n" at /, 64 MiB at
+# /big) and two UDP echo back ends (:19091, :19092) sit behind each proxy in
+# turn on 127.0.0.1:19080 (TCP) and :19090 (UDP); "direct" hits :19081 /
+# :19091 without a proxy. The load generator runs on CPU $LOAD_CPU, proxy
+# and back ends on CPU $PROXY_CPU. Rounds rotate the proxy order; the table
+# shows medians and the ratio rvs / best peer.
+#
+# Environment: ROUNDS (3), DUR (5 s per throughput run), LAT_DUR (3 s, one
+# connection), UDP_DUR (3 s), CONNS (64), BULK_CONNS (4), IDLE_CONNS (8000),
+# PROXIES (all), LOAD_CPU (0), PROXY_CPU (1), KEEP (1: keep the work dir),
+# PERF (1: perf profiles of rvsd per workload, kept in the work dir).
+# Only loopback addresses; every load run is bounded in time; only processes
+# this script started are stopped, by PID.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+here=$PWD
+
+if [ "${QUICK:-0}" = 1 ]; then
+  : "${ROUNDS:=1}" "${DUR:=2}" "${LAT_DUR:=1}" "${UDP_DUR:=1}" "${IDLE_CONNS:=2000}"
+fi
+ROUNDS=${ROUNDS:-3}
+DUR=${DUR:-5}
+LAT_DUR=${LAT_DUR:-3}
+UDP_DUR=${UDP_DUR:-3}
+CONNS=${CONNS:-64}
+BULK_CONNS=${BULK_CONNS:-4}
+IDLE_CONNS=${IDLE_CONNS:-8000}
+PROXIES=${PROXIES:-"rvs haproxy-1t haproxy-2t nginx-1w nginx-2w pen direct"}
+LOAD_CPU=${LOAD_CPU:-0}
+PROXY_CPU=${PROXY_CPU:-1}
+UDP_FLOWS=${UDP_FLOWS:-16}
+UDP_WINDOW=${UDP_WINDOW:-16}
+UDP_SIZE=${UDP_SIZE:-64}
+
+# --- tools -----------------------------------------------------------------
+need=()
+for t in haproxy nginx pen wrk taskset; do command -v "$t" >/dev/null 2>&1 || need+=("$t"); done
+[ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || need+=(libnginx-mod-stream)
+if [ "${#need[@]}" -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "compare.sh: missing ${need[*]}: run as root (or: apt-get install -y haproxy nginx libnginx-mod-stream pen wrk)" >&2
+    exit 1
+  fi
+  # Packages may start their services: stop only what they start now.
+  pre_nginx=$( [ -s /run/nginx.pid ] && cat /run/nginx.pid || true)
+  pre_haproxy=$( [ -s /run/haproxy.pid ] && cat /run/haproxy.pid || true)
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy nginx libnginx-mod-stream pen wrk util-linux >/dev/null
+  for f in nginx haproxy; do
+    pre=pre_$f
+    if [ -s "/run/$f.pid" ] && [ "$(cat "/run/$f.pid")" != "${!pre}" ]; then
+      echo "compare.sh: stopping the $f service the package started (pid $(cat "/run/$f.pid"))" >&2
+      service "$f" stop >/dev/null 2>&1 || kill "$(cat "/run/$f.pid")" 2>/dev/null || true
+    fi
+  done
+fi
+ulimit -n "$(ulimit -Hn)"
+
+cargo build --release --bins -q
+RVSD=$here/target/release/rvsd
+RVSADM=$here/target/release/rvsadm
+
+W=$(mktemp -d /tmp/rvs-compare.XXXXXX)
+chmod 755 "$W"   # the nginx workers run as nobody
+mkdir -p "$W/www" "$W/tmp"
+truncate -s 64M "$W/www/big"
+rustc -O -o "$W/udpbench" bench/compare/udp.rs
+RESULTS=$W/results
+: > "$RESULTS"
+
+backend_pids=()
+proxy_main=
+cleanup() {
+  [ -n "$proxy_main" ] && kill "$proxy_main" 2>/dev/null || true
+  for p in "${backend_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [ "${KEEP:-0}" = 1 ]; then echo "work dir kept: $W" >&2; else rm -rf "$W"; fi
+}
+trap cleanup EXIT
+trap "exit 130" INT TERM
+
+subst() { sed -e "s|@DIR@|$W|g" -e "s|@PORT@|${2:-}|g" -e "s|@THREADS@|${3:-}|g" -e "s|@WORKERS@|${3:-}|g" "$1"; }
+# Started with `taskset ... &` directly (not through a function), so that
+# $! is the PID of the program itself (taskset execs it).
+on_load_cpu() { taskset -c "$LOAD_CPU" "$@"; }
+wait_port() {
+  for _ in $(seq 200); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.025
+  done
+  echo "compare.sh: nothing listens on port $1" >&2
+  return 1
+}
+
+# --- back ends -------------------------------------------------------------
+for port in 19081 19082; do
+  subst bench/compare/backend.conf "$port" > "$W/backend-$port.conf"
+  taskset -c "$PROXY_CPU" nginx -e "$W/backend-$port.err" -p "$W" -c "$W/backend-$port.conf" &
+  backend_pids+=($!)
+done
+for port in 19091 19092; do
+  taskset -c "$PROXY_CPU" "$W/udpbench" echo "127.0.0.1:$port" &
+  backend_pids+=($!)
+done
+wait_port 19081
+wait_port 19082
+
+# --- proxies ---------------------------------------------------------------
+# start_proxy NAME: sets proxy_main (the PID to stop), target ports.
+start_proxy() {
+  tcp_port=19080 udp_port=19090
+  if (exec 3<>/dev/tcp/127.0.0.1/19080) 2>/dev/null; then
+    echo "compare.sh: port 19080 is already taken before starting $1" >&2
+    exit 1
+  fi
+  case $1 in
+    rvs)
+      rm -rf "$W/rvs-state"
+      taskset -c "$PROXY_CPU" "$RVSD" --socket "$W/rvs.sock" --state-dir "$W/rvs-state" --log-level warn --drain-timeout 1 2>>"$W/rvsd.err" &
+      proxy_main=$!
+      for _ in $(seq 200); do [ -S "$W/rvs.sock" ] && break; sleep 0.025; done
+      local a=("$RVSADM" --socket "$W/rvs.sock")
+      "${a[@]}" -A -t 127.0.0.1:19080 -s rr
+      "${a[@]}" -a -t 127.0.0.1:19080 -r 127.0.0.1:19081 -m
+      "${a[@]}" -a -t 127.0.0.1:19080 -r 127.0.0.1:19082 -m
+      "${a[@]}" -A -u 127.0.0.1:19090 -s rr
+      "${a[@]}" -a -u 127.0.0.1:19090 -r 127.0.0.1:19091 -m
+      "${a[@]}" -a -u 127.0.0.1:19090 -r 127.0.0.1:19092 -m
+      ;;
+    haproxy-*)
+      local t=${1#haproxy-}
+      subst bench/compare/haproxy.cfg "" "${t%t}" > "$W/haproxy.cfg"
+      taskset -c "$PROXY_CPU" haproxy -db -f "$W/haproxy.cfg" 2>>"$W/haproxy.err" &
+      proxy_main=$!
+      udp_port=
+      ;;
+    nginx-*)
+      local n=${1#nginx-}
+      subst bench/compare/nginx-stream.conf "" "${n%w}" > "$W/stream.conf"
+      taskset -c "$PROXY_CPU" nginx -e "$W/stream.err" -p "$W" -c "$W/stream.conf" &
+      proxy_main=$!
+      ;;
+    pen)
+      taskset -c "$PROXY_CPU" pen -f -r -x 10000 -c 20000 -q 4096 -p "$W/pen.pid" \
+        127.0.0.1:19080 127.0.0.1:19081 127.0.0.1:19082 2>>"$W/pen.err" &
+      proxy_main=$!
+      udp_port=
+      ;;
+    direct)
+      proxy_main=
+      tcp_port=19081 udp_port=19091
+      ;;
+  esac
+  wait_port "$tcp_port"
+  if [ -n "$proxy_main" ] && ! kill -0 "$proxy_main" 2>/dev/null; then
+    echo "compare.sh: $1 exited at start" >&2
+    exit 1
+  fi
+}
+stop_proxy() {
+  if [ -n "$proxy_main" ]; then
+    kill "$proxy_main" 2>/dev/null || true
+    wait "$proxy_main" 2>/dev/null || true
+    proxy_main=
+  fi
+  sleep 0.3
+}
+# PIDs whose CPU and memory count: the proxy and its worker processes.
+proxy_pids() {
+  [ -n "$proxy_main" ] || return 0
+  echo "$proxy_main"
+  pgrep -P "$proxy_main" || true
+}
+CLK_TCK=$(getconf CLK_TCK)
+cpu_ticks() {
+  local t=0 p
+  for p in $(proxy_pids); do
+    [ -r "/proc/$p/stat" ] || continue
+    # Fields after the ")" of comm: utime is the 12th, stime the 13th.
+    t=$((t + $(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12 + $13}')))
+  done
+  echo "$t"
+}
+
+# PERF=1: record a CPU profile of rvsd during each throughput workload
+# (perf-WORKLOAD.data in the work dir; implies KEEP=1).
+[ "${PERF:-0}" = 1 ] && KEEP=1
+perf_start() {
+  perf_pid=
+  if [ "${PERF:-0}" = 1 ] && [ "$proxy" = rvs ]; then
+    perf record -q -e cpu-clock -F 1999 -g -p "$proxy_main" -o "$W/perf-$1.data" -- sleep "$2" 2>/dev/null &
+    perf_pid=$!
+  fi
+}
+perf_stop() { [ -z "$perf_pid" ] || wait "$perf_pid" 2>/dev/null || true; }
+
+record() { echo "$round $proxy $1 $2" >> "$RESULTS"; }
+# wrk_run CONNS SECS PATH [wrk args...]: prints "requests bytes secs p50 p99 errors"
+wrk_run() {
+  local c=$1 d=$2 path=$3
+  shift 3
+  on_load_cpu wrk -t1 -c"$c" -d"${d}s" --timeout 5s -s bench/compare/report.lua "$@" \
+    "http://127.0.0.1:$tcp_port$path" | awk '/^RESULT/ {
+      for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+      print v["requests"], v["bytes"], v["duration_us"] / 1e6, v["p50_us"], v["p99_us"], v["errors"] }'
+}
+
+measure() {
+  local t0 t1 out req bytes secs p50 p99 err
+  # keep-alive requests/s and latency under load
+  perf_start ka "$DUR"
+  t0=$(cpu_ticks); out=$(wrk_run "$CONNS" "$DUR" /); t1=$(cpu_ticks)
+  perf_stop
+  read -r req bytes secs p50 p99 err <<<"$out"
+  record ka_rps "$(awk -v r="$req" -v s="$secs" 'BEGIN{print r/s}')"
+  record load_p50_us "$p50"; record load_p99_us "$p99"
+  [ -n "$proxy_main" ] && record cpu_us_per_req "$(awk -v t=$((t1 - t0)) -v h="$CLK_TCK" -v r="$req" 'BEGIN{print t/h*1e6/r}')"
+  [ "$err" = 0 ] || echo "  $proxy keep-alive: $err errors" >&2
+  # new connections/s: every request on its own connection
+  perf_start close "$DUR"
+  t0=$(cpu_ticks); out=$(wrk_run "$CONNS" "$DUR" / -H "Connection: close"); t1=$(cpu_ticks)
+  perf_stop
+  read -r req bytes secs p50 p99 err <<<"$out"
+  record close_cps "$(awk -v r="$req" -v s="$secs" 'BEGIN{print r/s}')"
+  [ -n "$proxy_main" ] && record cpu_us_per_conn "$(awk -v t=$((t1 - t0)) -v h="$CLK_TCK" -v r="$req" 'BEGIN{print t/h*1e6/r}')"
+  [ "$err" = 0 ] || echo "  $proxy close: $err errors" >&2
+  # bulk: pull /big repeatedly
+  perf_start bulk "$DUR"
+  t0=$(cpu_ticks); out=$(wrk_run "$BULK_CONNS" "$DUR" /big); t1=$(cpu_ticks)
+  perf_stop
+  read -r req bytes secs p50 p99 err <<<"$out"
+  record bulk_gbps "$(awk -v b="$bytes" -v s="$secs" 'BEGIN{print b*8/s/1e9}')"
+  [ -n "$proxy_main" ] && record cpu_s_per_gib "$(awk -v t=$((t1 - t0)) -v h="$CLK_TCK" -v b="$bytes" 'BEGIN{print t/h/(b/2^30)}')"
+  [ "$err" = 0 ] || echo "  $proxy bulk: $err errors" >&2
+  [ "$bytes" -ge $((1 << 30)) ] || echo "  $proxy bulk: only $bytes bytes (< 1 GiB): raise DUR" >&2
+  # latency at one connection
+  out=$(wrk_run 1 "$LAT_DUR" /)
+  read -r req bytes secs p50 p99 err <<<"$out"
+  record lat1_p50_us "$p50"; record lat1_p99_us "$p99"
+  # RSS per idle connection
+  if [ -n "$proxy_main" ]; then
+    out=$(on_load_cpu python3 bench/compare/idle.py "127.0.0.1:$tcp_port" "$IDLE_CONNS" "$(proxy_pids | paste -sd,)" |
+      awk '/^RESULT/ { for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "kib_per_conn") print kv[2] } }') || true
+    [ -n "$out" ] && record rss_kib_per_conn "$out" || echo "  $proxy idle: failed" >&2
+  fi
+  # UDP datagrams/s
+  if [ -n "$udp_port" ]; then
+    perf_start udp "$UDP_DUR"
+    t0=$(cpu_ticks)
+    out=$(on_load_cpu "$W/udpbench" client "127.0.0.1:$udp_port" "$UDP_FLOWS" "$UDP_WINDOW" "$UDP_DUR" "$UDP_SIZE" |
+      awk '/^RESULT/ { split($2, a, "="); split($3, b, "="); print a[2], b[2] }')
+    t1=$(cpu_ticks)
+    perf_stop
+    read -r req secs <<<"$out"
+    record udp_dps "$(awk -v r="$req" -v s="$secs" 'BEGIN{print r/s}')"
+    [ -n "$proxy_main" ] && [ "$req" -gt 0 ] && record cpu_us_per_dgram "$(awk -v t=$((t1 - t0)) -v h="$CLK_TCK" -v r="$req" 'BEGIN{print t/h*1e6/r}')"
+  fi
+  return 0
+}
+
+# --- facts -------------------------------------------------------------------
+echo "== machine"
+echo "kernel $(uname -r); $(nproc) CPUs: $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo); $(awk '/MemTotal/ {printf "%.0f GiB RAM", $2/2^20}' /proc/meminfo)"
+echo "load generator on CPU $LOAD_CPU; proxy and back ends on CPU $PROXY_CPU; loopback"
+echo "== versions"
+echo "rvs: $("$RVSD" --version) ($(git rev-parse --short HEAD)$(git diff --quiet || echo -dirty)), $(rustc --version)"
+echo "haproxy: $(haproxy -v | head -1)"
+echo "nginx: $(nginx -v 2>&1)"
+echo "pen: $(dpkg-query -W -f '${Version}' pen 2>/dev/null || echo '?')"
+echo "wrk: $(wrk -v 2>&1 | head -1)"
+echo "== parameters"
+echo "ROUNDS=$ROUNDS DUR=${DUR}s LAT_DUR=${LAT_DUR}s UDP_DUR=${UDP_DUR}s CONNS=$CONNS BULK_CONNS=$BULK_CONNS IDLE_CONNS=$IDLE_CONNS UDP_FLOWS=$UDP_FLOWS UDP_WINDOW=$UDP_WINDOW UDP_SIZE=$UDP_SIZE"
+echo "proxies: $PROXIES"
+echo
+
+read -r -a plist <<<"$PROXIES"
+start=$(date +%s)
+for round in $(seq 1 "$ROUNDS"); do
+  n=${#plist[@]}
+  order=()
+  for i in $(seq 0 $((n - 1))); do order+=("${plist[$(((i + round - 1) % n))]}"); done
+  echo "== round $round/$ROUNDS: ${order[*]}"
+  for proxy in "${order[@]}"; do
+    s=$(date +%s)
+    start_proxy "$proxy"
+    measure
+    stop_proxy
+    echo "  $proxy done in $(($(date +%s) - s)) s"
+  done
+done
+echo "== total $(($(date +%s) - start)) s"
+echo
+python3 bench/compare/summarize.py "$RESULTS"
