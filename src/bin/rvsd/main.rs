@@ -179,18 +179,18 @@ fn main() -> ExitCode {
     }
 }
 
-/// The tokio runtime. On one CPU (or `--worker-threads 1`) a
-/// current-thread runtime: the multi-thread scheduler with a single worker
-/// pays for cross-thread wakeups and work-stealing bookkeeping that never
-/// help there.
+/// The tokio runtime: multi-thread, one worker per CPU unless
+/// `--worker-threads` says otherwise. Only an explicit `--worker-threads 1`
+/// selects the current-thread runtime: it saves 2-3 % CPU per request on one
+/// CPU, but in bench/compare.sh it also showed a p99 latency of ~3 ms at one
+/// connection (against ~0.1 ms multi-thread), not yet explained.
 fn build_runtime(workers: Option<u16>) -> std::io::Result<tokio::runtime::Runtime> {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let workers = workers.map_or(cpus, usize::from);
-    let mut builder = if workers == 1 {
+    let mut builder = if workers == Some(1) {
         tokio::runtime::Builder::new_current_thread()
     } else {
         let mut b = tokio::runtime::Builder::new_multi_thread();
-        b.worker_threads(workers);
+        b.worker_threads(workers.map_or(cpus, usize::from));
         b
     };
     builder.enable_all().build()
