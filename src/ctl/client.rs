@@ -35,7 +35,7 @@ impl Client {
             protocol: PROTOCOL_VERSION,
             client: format!("{name} {RVS_VERSION}"),
         };
-        match client.raw_call(&hello)? {
+        match remote(client.raw_call(&hello)?)? {
             Response::Hello(info) => {
                 if info.protocol != PROTOCOL_VERSION {
                     return Err(CtlError::VersionMismatch {
@@ -48,15 +48,6 @@ impl Client {
                 client.daemon = info;
                 Ok(client)
             }
-            Response::Error {
-                kind,
-                message,
-                index,
-            } => Err(CtlError::Remote {
-                kind,
-                message,
-                index,
-            }),
             other => Err(CtlError::Unexpected(format!("{other:?}"))),
         }
     }
@@ -77,18 +68,7 @@ impl Client {
     /// Send a request and return the daemon's response; `Response::Error`
     /// becomes `CtlError::Remote`.
     pub fn call(&mut self, req: &Request) -> Result<Response, CtlError> {
-        match self.raw_call(req)? {
-            Response::Error {
-                kind,
-                message,
-                index,
-            } => Err(CtlError::Remote {
-                kind,
-                message,
-                index,
-            }),
-            other => Ok(other),
-        }
+        remote(self.raw_call(req)?)
     }
 
     /// Subscribe to pushed updates every `interval_ms`; the connection then
@@ -100,17 +80,8 @@ impl Client {
     /// Block for the next pushed update of a subscription.
     pub fn next_update(&mut self) -> Result<Update, CtlError> {
         let body = codec::read_frame(&mut self.stream)?;
-        match codec::decode_body(&body)? {
+        match remote(codec::decode_body(&body)?)? {
             Response::Update(u) => Ok(u),
-            Response::Error {
-                kind,
-                message,
-                index,
-            } => Err(CtlError::Remote {
-                kind,
-                message,
-                index,
-            }),
             other => Err(CtlError::Unexpected(format!("{other:?}"))),
         }
     }
@@ -119,6 +90,22 @@ impl Client {
         codec::write_frame(&mut self.stream, req)?;
         let body = codec::read_frame(&mut self.stream)?;
         codec::decode_body(&body)
+    }
+}
+
+/// `Response::Error` as `CtlError::Remote`; any other response as it is.
+fn remote(resp: Response) -> Result<Response, CtlError> {
+    match resp {
+        Response::Error {
+            kind,
+            message,
+            index,
+        } => Err(CtlError::Remote {
+            kind,
+            message,
+            index,
+        }),
+        other => Ok(other),
     }
 }
 
