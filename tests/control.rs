@@ -280,8 +280,10 @@ fn two_thousand_idle_connections_then_a_client_is_served() {
         assert!(matches!(response(&mut s), Response::Hello(_)), "client {i}");
         conns.push(s);
     }
+    // `base` may still count the socket of the rvsadm that added the
+    // service (closed a moment later): allow a few descriptors either way.
     assert!(
-        wait_for(10, || fd_count(pid) >= base + N),
+        wait_for(10, || fd_count(pid) + 5 >= base + N),
         "rvsd holds {} fds for {N} clients (base {base})",
         fd_count(pid)
     );
