@@ -72,7 +72,8 @@ fn daemon_with_a_service() -> Daemon {
 fn next_vip() -> String {
     use std::sync::atomic::{AtomicU8, Ordering};
     static N: AtomicU8 = AtomicU8::new(1);
-    format!("127.20.{}.1:8080", N.fetch_add(1, Ordering::Relaxed))
+    // A free port, so that another test run on this machine cannot collide.
+    loopback_vip(&format!("127.20.{}.1", N.fetch_add(1, Ordering::Relaxed)))
 }
 
 fn saved(d: &Daemon) -> String {
