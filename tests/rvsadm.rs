@@ -1014,3 +1014,22 @@ fn connection_listing_shows_live_connections_and_templates() {
     );
     assert!(template.ends_with(&b.addr.to_string()), "{template}");
 }
+
+#[test]
+fn zero_inside_restore_zeroes_counters() {
+    let d = Daemon::start();
+    let b = Backend::tcp("z");
+    let v = loopback_vip("127.10.78.1");
+    d.ok(&["-A", "-t", &v]);
+    d.ok(&["-a", "-t", &v, "-r", &b.addr.to_string()]);
+    assert_eq!(who(v.parse().unwrap()), "z");
+    let conns = || -> u64 {
+        let j: serde_json::Value =
+            serde_json::from_str(&d.ok(&["-L", "--json", "-t", &v])).unwrap();
+        j["services"][0]["stats"]["conns"].as_u64().unwrap()
+    };
+    assert!(wait_for(10, || conns() == 1));
+    let out = d.rvsadm_stdin(&["-R"], &format!("-Z -t {v}\n"));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(conns(), 0);
+}

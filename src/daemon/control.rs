@@ -219,6 +219,14 @@ fn apply(table: &mut Table, store: &Store, dp: &mut DataPlane, req: &Request) ->
             }
             dp.commit(&next, prepared);
             *table = next;
+            // `-Z` lines inside a restore zero counters once the batch is in.
+            if let Request::Batch(reqs) = req {
+                for r in reqs {
+                    if let Request::Zero(key) = r {
+                        dp.zero(*key);
+                    }
+                }
+            }
             Response::Ok
         }
     }
