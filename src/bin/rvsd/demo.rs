@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use rvs::ctl::proto::{Protocol, RealServerSpec, Request, ServiceKey, ServiceSpec};
 use rvs::daemon::store::Store;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub const VIP: &str = "127.0.0.1:8080";
@@ -42,12 +43,14 @@ pub async fn prepare(state_dir: Option<PathBuf>, socket: &Path) -> Result<DemoDi
             temporary: true,
         },
     };
+    let hits: &'static [AtomicU64; 2] = Box::leak(Box::new([AtomicU64::new(0), AtomicU64::new(0)]));
     for (i, addr) in BACKENDS.iter().enumerate() {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| format!("cannot start demo back end on {addr}: {e}"))?;
-        tokio::spawn(backend(listener, i + 1, addr));
+        tokio::spawn(backend(listener, i + 1, addr, &hits[i]));
     }
+    tokio::spawn(show_spread(hits));
     let store = Store::new(dir.path());
     let mut table = store.load().map_err(|e| e.to_string())?;
     let key = ServiceKey {
@@ -79,7 +82,28 @@ pub async fn prepare(state_dir: Option<PathBuf>, socket: &Path) -> Result<DemoDi
     Ok(dir)
 }
 
-async fn backend(listener: tokio::net::TcpListener, n: usize, addr: &'static str) {
+/// Print how the requests spread over the back ends whenever it changes.
+async fn show_spread(hits: &'static [AtomicU64; 2]) {
+    let mut last = [0, 0];
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        let now = [hits[0].load(Relaxed), hits[1].load(Relaxed)];
+        if now != last {
+            println!(
+                "rvs demo: requests so far: back end 1 ({}) {}, back end 2 ({}) {}",
+                BACKENDS[0], now[0], BACKENDS[1], now[1]
+            );
+            last = now;
+        }
+    }
+}
+
+async fn backend(
+    listener: tokio::net::TcpListener,
+    n: usize,
+    addr: &'static str,
+    hits: &'static AtomicU64,
+) {
     loop {
         let Ok((mut s, _)) = listener.accept().await else {
             continue;
@@ -93,6 +117,10 @@ async fn backend(listener: tokio::net::TcpListener, n: usize, addr: &'static str
                     Ok(k) => seen.extend_from_slice(&buf[..k]),
                 }
             }
+            if seen.is_empty() {
+                return; // a health check: connected and closed
+            }
+            hits.fetch_add(1, Relaxed);
             let body = format!("Hello from back end {n} ({addr})\n");
             let resp = format!(
                 "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
