@@ -123,7 +123,7 @@ start_proxy() {
   case $1 in
     rvs)
       rm -rf "$W/rvs-state"
-      taskset -c "$PROXY_CPU" "$RVSD" --socket "$W/rvs.sock" --state-dir "$W/rvs-state" --log-level warn --drain-timeout 1 2>>"$W/rvsd.err" &
+      taskset -c "$PROXY_CPU" ${RVSD_WRAP:-} "$RVSD" ${RVSD_ARGS:-} --socket "$W/rvs.sock" --state-dir "$W/rvs-state" --log-level warn --drain-timeout 1 2>>"$W/rvsd.err" &
       proxy_main=$!
       for _ in $(seq 200); do [ -S "$W/rvs.sock" ] && break; sleep 0.025; done
       local a=("$RVSADM" --socket "$W/rvs.sock")
@@ -188,6 +188,19 @@ cpu_ticks() {
   done
   echo "$t"
 }
+# Context switches of the proxy's threads (voluntary + involuntary): how
+# often it sleeps or is preempted, the main cost when it shares a CPU.
+ctx_switches() {
+  local v=0 n=0 p f
+  for p in $(proxy_pids); do
+    for f in /proc/"$p"/task/*/status; do
+      [ -r "$f" ] || continue
+      read -r a b < <(awk '/^voluntary_ctxt_switches/ {v=$2} /^nonvoluntary_ctxt_switches/ {n=$2} END {print v, n}' "$f")
+      v=$((v + a)); n=$((n + b))
+    done
+  done
+  echo "$v $n"
+}
 
 # PERF=1: record a CPU profile of rvsd during each throughput workload
 # (perf-WORKLOAD.data in the work dir; implies KEEP=1).
@@ -216,9 +229,15 @@ measure() {
   local t0 t1 out req bytes secs p50 p99 err
   # keep-alive requests/s and latency under load
   perf_start ka "$DUR"
+  read -r v0 n0 < <(ctx_switches)
   t0=$(cpu_ticks); out=$(wrk_run "$CONNS" "$DUR" /); t1=$(cpu_ticks)
+  read -r v1 n1 < <(ctx_switches)
   perf_stop
   read -r req bytes secs p50 p99 err <<<"$out"
+  if [ -n "$proxy_main" ]; then
+    record vcsw_per_kreq "$(awk -v d=$((v1 - v0)) -v r="$req" 'BEGIN{print d*1000/r}')"
+    record icsw_per_kreq "$(awk -v d=$((n1 - n0)) -v r="$req" 'BEGIN{print d*1000/r}')"
+  fi
   record ka_rps "$(awk -v r="$req" -v s="$secs" 'BEGIN{print r/s}')"
   record load_p50_us "$p50"; record load_p99_us "$p99"
   [ -n "$proxy_main" ] && record cpu_us_per_req "$(awk -v t=$((t1 - t0)) -v h="$CLK_TCK" -v r="$req" 'BEGIN{print t/h*1e6/r}')"

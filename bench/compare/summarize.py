@@ -17,6 +17,8 @@ METRICS = [
     ("load_p50_us", "latency p50 c64 (us)", False, None, "{:.0f}"),
     ("load_p99_us", "latency p99 c64 (us)", False, PEERS, "{:.0f}"),
     ("cpu_us_per_req", "CPU us / keep-alive req", False, PEERS, "{:.2f}"),
+    ("vcsw_per_kreq", "sleeps / 1k keep-alive req", False, None, "{:.0f}"),
+    ("icsw_per_kreq", "preempted / 1k ka req", False, None, "{:.0f}"),
     ("cpu_us_per_conn", "CPU us / new conn", False, None, "{:.1f}"),
     ("cpu_s_per_gib", "CPU s / GiB bulk", False, PEERS, "{:.3f}"),
     ("rss_kib_per_conn", "RSS KiB / idle conn", False, ["haproxy-1t", "haproxy-2t"], "{:.2f}"),
