@@ -9,7 +9,7 @@ complete -c rvsd -l fail-after -d 'Consecutive failed connects that take a real 
 complete -c rvsd -l metrics-listen -d 'Serve Prometheus metrics at http://ADDR:PORT/metrics (off by default)' -r
 complete -c rvsd -l default-check -d 'Active health check of TCP services that configure none: tcp (a connect every 2 s) or none (passive checks only)' -r -f -a "tcp\t''
 none\t''"
-complete -c rvsd -l worker-threads -d 'Threads that run the data plane [default: one per CPU this process may run on]; with 1, rvsd runs on a single-threaded runtime' -r
+complete -c rvsd -l worker-threads -d 'Threads that run the data plane, each with its own event loop and its own socket of every service (SO_REUSEPORT) [default: one per CPU this process may run on]' -r
 complete -c rvsd -l generate -d 'Print a man page or shell completion script and exit' -r
 complete -c rvsd -l demo -d 'Demo: start two small HTTP back ends on 127.0.0.1:8081 and :8082 and balance 127.0.0.1:8080 over them (table kept in a temporary directory unless --state-dir is given)'
 complete -c rvsd -s h -l help -d 'Print help'

@@ -19,6 +19,7 @@ use super::health::{self, Check, EventLog};
 use super::runtime::{self, ServiceRt, ServiceState, SharedTimeouts, Snapshot};
 use super::stats::ServerState;
 use super::table::{Table, TableError};
+use super::workers::Workers;
 use super::{tcp, udp};
 
 /// Settings and shared objects every listener and connection uses.
@@ -37,10 +38,11 @@ pub struct Shared {
     pub default_check: CheckKind,
 }
 
-/// A bound socket waiting to be started.
+/// The bound sockets of one service, one per data-plane thread, waiting
+/// to be started.
 enum Bound {
-    Tcp(std::net::TcpListener),
-    Udp(std::net::UdpSocket),
+    Tcp(Vec<std::net::TcpListener>),
+    Udp(Vec<std::net::UdpSocket>),
 }
 
 /// Sockets bound by `prepare`, handed to `commit`.
@@ -55,9 +57,10 @@ struct Live {
     stop: watch::Sender<bool>,
     /// Running health checks; dropping a sender stops its task.
     checks: HashMap<SocketAddr, (Check, watch::Sender<bool>)>,
-    /// A duplicate of a TCP service's listening socket, to stop listening
-    /// synchronously when the service goes (see [`Live::stop`]).
-    listener: Option<std::net::TcpListener>,
+    /// Duplicates of a TCP service's listening sockets (one per data-plane
+    /// thread), to stop listening synchronously when the service goes (see
+    /// [`Live::stop`]).
+    listeners: Vec<std::net::TcpListener>,
 }
 impl Live {
     /// Stop the listener. For TCP also shut the listening socket down right
@@ -66,7 +69,7 @@ impl Live {
     /// service at once (`-D` then `-A`) failed with EADDRINUSE.
     fn stop(&mut self) {
         let _ = self.stop.send(true);
-        if let Some(l) = self.listener.take() {
+        for l in self.listeners.drain(..) {
             let _ = nix::sys::socket::shutdown(
                 std::os::fd::AsRawFd::as_raw_fd(&l),
                 nix::sys::socket::Shutdown::Both,
@@ -123,14 +126,17 @@ pub struct DataPlane {
     live: HashMap<ServiceKey, Live>,
     published: Arc<ArcSwap<Snapshot>>,
     pub shared: Arc<Shared>,
+    /// The threads that run listeners and connections.
+    workers: Workers,
 }
 
 impl DataPlane {
-    pub fn new(shared: Arc<Shared>) -> DataPlane {
+    pub fn new(shared: Arc<Shared>, workers: Workers) -> DataPlane {
         DataPlane {
             live: HashMap::new(),
             published: Arc::new(ArcSwap::from_pointee(Snapshot::default())),
             shared,
+            workers,
         }
     }
 
@@ -147,7 +153,7 @@ impl DataPlane {
             if self.live.contains_key(&key) {
                 continue;
             }
-            let bound = bind(&key).map_err(|e| TableError {
+            let bound = bind(&key, self.workers.len()).map_err(|e| TableError {
                 kind: ErrorKind::Bind,
                 message: format!("cannot bind {} {}: {e}", key.proto.name(), key.addr),
             })?;
@@ -204,13 +210,13 @@ impl DataPlane {
                         .bound
                         .remove(&key)
                         .expect("prepared binds every new service");
-                    let listener = self.start(bound, slot.clone(), stop_rx);
+                    let listeners = self.start(bound, slot.clone(), stop_rx);
                     let mut live = Live {
                         slot,
                         servers,
                         stop,
                         checks: HashMap::new(),
-                        listener,
+                        listeners,
                     };
                     reconcile_checks(&mut live, &svc.spec, &svc.servers, &self.shared);
                     self.live.insert(key, live);
@@ -241,24 +247,42 @@ impl DataPlane {
         }));
     }
 
-    /// Start the listener task; for TCP returns a duplicate of the
-    /// listening socket (for [`Live::stop`]).
+    /// Start one listener task per data-plane thread, each on its own
+    /// socket; for TCP returns duplicates of the listening sockets (for
+    /// [`Live::stop`]).
     fn start(
         &self,
         bound: Bound,
         slot: Arc<ArcSwap<ServiceRt>>,
         stop: watch::Receiver<bool>,
-    ) -> Option<std::net::TcpListener> {
-        let shared = self.shared.clone();
+    ) -> Vec<std::net::TcpListener> {
+        let workers = self.workers.handles();
+        let (slot, shared, stop) = (&slot, &self.shared, &stop);
         match bound {
-            Bound::Tcp(l) => {
-                let dup = l.try_clone().ok();
-                tokio::spawn(tcp::run_listener(l, slot, shared, stop));
-                dup
-            }
-            Bound::Udp(s) => {
-                tokio::spawn(udp::run_listener(s, slot, shared, stop));
-                None
+            Bound::Tcp(ls) => ls
+                .into_iter()
+                .zip(workers)
+                .filter_map(|(l, w)| {
+                    let dup = l.try_clone().ok();
+                    w.spawn(tcp::run_listener(
+                        l,
+                        slot.clone(),
+                        shared.clone(),
+                        stop.clone(),
+                    ));
+                    dup
+                })
+                .collect(),
+            Bound::Udp(ss) => {
+                for (s, w) in ss.into_iter().zip(workers) {
+                    w.spawn(udp::run_listener(
+                        s,
+                        slot.clone(),
+                        shared.clone(),
+                        stop.clone(),
+                    ));
+                }
+                Vec::new()
             }
         }
     }
@@ -291,7 +315,35 @@ impl DataPlane {
     }
 }
 
-fn bind(key: &ServiceKey) -> std::io::Result<Bound> {
+/// Bind one socket of the service per data-plane thread. With more than
+/// one, they share the port through `SO_REUSEPORT`; since any socket of the
+/// same user could join such a group, the address is first bound once
+/// without it, so that a port held by anyone else (another rvsd included)
+/// is refused exactly as with a single socket.
+fn bind(key: &ServiceKey, threads: usize) -> std::io::Result<Bound> {
+    if threads > 1 {
+        drop(bind_one(key, false, false)?);
+    }
+    let reuse_port = threads > 1;
+    match key.proto {
+        Protocol::Tcp => (0..threads.max(1))
+            .map(|_| bind_one(key, reuse_port, true).map(std::net::TcpListener::from))
+            .collect::<std::io::Result<_>>()
+            .map(Bound::Tcp),
+        Protocol::Udp => (0..threads.max(1))
+            .map(|_| bind_one(key, reuse_port, false).map(std::net::UdpSocket::from))
+            .collect::<std::io::Result<_>>()
+            .map(Bound::Udp),
+    }
+}
+
+/// One socket bound to the service's address (and listening, for TCP with
+/// `listen`).
+fn bind_one(
+    key: &ServiceKey,
+    reuse_port: bool,
+    listen: bool,
+) -> std::io::Result<std::os::fd::OwnedFd> {
     use nix::sys::socket::{
         self as ns, setsockopt, sockopt, AddressFamily, SockFlag, SockType, SockaddrStorage,
     };
@@ -312,17 +364,20 @@ fn bind(key: &ServiceKey) -> std::io::Result<Bound> {
         None,
     )?;
     setsockopt(&fd, sockopt::ReuseAddr, &true)?;
+    if reuse_port {
+        setsockopt(&fd, sockopt::ReusePort, &true)?;
+    }
     if v6 {
         setsockopt(&fd, sockopt::Ipv6V6Only, &true)?;
     }
     let addr: SockaddrStorage = key.addr.into();
     ns::bind(std::os::fd::AsRawFd::as_raw_fd(&fd), &addr)?;
-    match key.proto {
-        Protocol::Tcp => {
-            // listen(2) now so that the port is taken before the reply.
-            ns::listen(&fd, ns::Backlog::new(4096).unwrap_or(ns::Backlog::MAXCONN))?;
-            Ok(Bound::Tcp(std::net::TcpListener::from(fd)))
-        }
-        Protocol::Udp => Ok(Bound::Udp(std::net::UdpSocket::from(fd))),
+    if listen {
+        // Accepted connections inherit TCP_NODELAY: one setsockopt per
+        // service instead of one per connection.
+        setsockopt(&fd, sockopt::TcpNoDelay, &true)?;
+        // listen(2) now so that the port is taken before the reply.
+        ns::listen(&fd, ns::Backlog::new(4096).unwrap_or(ns::Backlog::MAXCONN))?;
     }
+    Ok(fd)
 }

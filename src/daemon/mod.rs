@@ -22,6 +22,7 @@ pub mod sys;
 pub mod table;
 pub mod tcp;
 pub mod udp;
+pub mod workers;
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicUsize;
@@ -51,6 +52,8 @@ pub struct DaemonConfig {
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// Active check of TCP services that configure none (`tcp`, or `none`).
     pub default_check: crate::ctl::proto::CheckKind,
+    /// Threads that run the data plane (listeners and connections).
+    pub worker_threads: usize,
 }
 
 /// Run the daemon until `shutdown` resolves, then drain and return.
@@ -84,7 +87,9 @@ pub async fn run(
         events: Arc::new(health::EventLog::default()),
         default_check: cfg.default_check,
     });
-    let mut dp = DataPlane::new(shared.clone());
+    let workers = workers::Workers::start(cfg.worker_threads)
+        .map_err(|e| format!("cannot start the data-plane threads: {e}"))?;
+    let mut dp = DataPlane::new(shared.clone(), workers);
     let prepared = dp.prepare(&table).map_err(|e| {
         format!(
             "cannot restore the table from {}: {e}; free the address, or remove that service from the saved table",

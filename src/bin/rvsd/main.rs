@@ -70,8 +70,9 @@ pub struct Args {
     #[arg(long)]
     pub demo: bool,
 
-    /// Threads that run the data plane [default: one per CPU this process
-    /// may run on]; with 1, rvsd runs on a single-threaded runtime
+    /// Threads that run the data plane, each with its own event loop and its
+    /// own socket of every service (SO_REUSEPORT) [default: one per CPU this
+    /// process may run on]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub worker_threads: Option<u16>,
 
@@ -137,7 +138,7 @@ fn main() -> ExitCode {
         .state_dir
         .clone()
         .unwrap_or_else(rvs::daemon::control::default_state_dir);
-    let runtime = match build_runtime(args.worker_threads) {
+    let runtime = match build_runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("rvsd: cannot start the runtime: {e}");
@@ -168,6 +169,7 @@ fn main() -> ExitCode {
         metrics_listen: args.metrics_listen,
         default_check: rvs::ctl::proto::CheckKind::parse(&args.default_check)
             .unwrap_or(rvs::ctl::proto::CheckKind::Tcp),
+        worker_threads: data_plane_threads(args.worker_threads),
     };
     match runtime.block_on(daemon::run(cfg, shutdown_signal())) {
         Ok(()) => ExitCode::SUCCESS,
@@ -179,21 +181,25 @@ fn main() -> ExitCode {
     }
 }
 
-/// The tokio runtime: multi-thread, one worker per CPU unless
-/// `--worker-threads` says otherwise. Only an explicit `--worker-threads 1`
-/// selects the current-thread runtime: it saves 2-3 % CPU per request on one
-/// CPU, but in bench/compare.sh it also showed a p99 latency of ~3 ms at one
-/// connection (against ~0.1 ms multi-thread), not yet explained.
-fn build_runtime(workers: Option<u16>) -> std::io::Result<tokio::runtime::Runtime> {
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut builder = if workers == Some(1) {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        let mut b = tokio::runtime::Builder::new_multi_thread();
-        b.worker_threads(workers.map_or(cpus, usize::from));
-        b
-    };
-    builder.enable_all().build()
+/// The control plane's runtime (control socket, table task, health checks,
+/// metrics). The data plane runs on threads of its own
+/// ([`rvs::daemon::workers`]); two workers here keep health checks going
+/// while the table task waits for an `fsync`.
+fn build_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("rvs-ctl")
+        .enable_all()
+        .build()
+}
+
+/// Data-plane threads: `--worker-threads`, or one per CPU this process may
+/// run on.
+fn data_plane_threads(flag: Option<u16>) -> usize {
+    flag.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        usize::from,
+    )
 }
 
 fn generate(what: &str) -> ExitCode {

@@ -1,0 +1,79 @@
+//! The data-plane threads. Each runs a current-thread tokio runtime of its
+//! own, with its own epoll instance, and owns one listening socket of every
+//! service (`SO_REUSEPORT` when there is more than one thread, so the kernel
+//! spreads new connections and UDP clients over the threads). A connection
+//! lives on the thread that accepted it: no task moves between threads,
+//! nothing on the data path wakes another thread, and the control plane
+//! (table task, control socket, health checks, metrics) runs on a runtime of
+//! its own, so a slow `fsync` of the state file never delays a packet.
+
+use std::sync::mpsc;
+
+use tokio::runtime::Handle;
+use tokio::sync::oneshot;
+
+/// The running data-plane threads.
+pub struct Workers {
+    handles: Vec<Handle>,
+    stops: Vec<oneshot::Sender<()>>,
+}
+
+impl Workers {
+    /// Start `n` threads (at least one), each with its runtime.
+    pub fn start(n: usize) -> std::io::Result<Workers> {
+        let mut handles = Vec::with_capacity(n);
+        let mut stops = Vec::with_capacity(n);
+        for i in 0..n.max(1) {
+            let (tx, rx) = mpsc::channel();
+            let (stop, stopped) = oneshot::channel::<()>();
+            std::thread::Builder::new()
+                .name(format!("rvs-dp-{i}"))
+                .spawn(move || {
+                    let rt = match tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
+                        Ok(rt) => rt,
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    let _ = tx.send(Ok(rt.handle().clone()));
+                    // Until the daemon ends (or drops this set of threads).
+                    let _ = rt.block_on(stopped);
+                })?;
+            let handle = rx
+                .recv()
+                .map_err(|_| std::io::Error::other("data-plane thread ended at start"))??;
+            handles.push(handle);
+            stops.push(stop);
+        }
+        Ok(Workers { handles, stops })
+    }
+
+    /// How many threads run the data plane.
+    pub fn len(&self) -> usize {
+        self.handles.len()
+    }
+
+    /// Never empty (kept for clippy's `len_without_is_empty`).
+    pub fn is_empty(&self) -> bool {
+        self.handles.is_empty()
+    }
+
+    /// The runtimes, one per thread, in order.
+    pub fn handles(&self) -> &[Handle] {
+        &self.handles
+    }
+}
+
+impl Drop for Workers {
+    /// End the threads: their runtimes drop every task still running
+    /// (connections left after the drain).
+    fn drop(&mut self) {
+        for stop in self.stops.drain(..) {
+            let _ = stop.send(());
+        }
+    }
+}
