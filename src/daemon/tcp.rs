@@ -102,7 +102,7 @@ impl Drop for LiveGuard<'_> {
 }
 
 async fn handle(
-    client: TcpStream,
+    mut client: TcpStream,
     peer: SocketAddr,
     rt: Arc<ServiceRt>,
     shared: Arc<Shared>,
@@ -115,7 +115,7 @@ async fn handle(
             tracing::debug!(client = %peer, service = %rt.spec.key.addr, "no real server available");
             if let Some(sorry) = &rt.sorry {
                 if let Ok(server) = connect(sorry.addr).await {
-                    forward(client, server, peer, &rt, sorry, &shared).await;
+                    forward(client, server, Vec::new(), peer, &rt, sorry, &shared).await;
                     return;
                 }
             }
@@ -124,16 +124,16 @@ async fn handle(
         };
         let dest = &rt.dests[pick.index];
         let attempt = match connect(dest.addr).await {
-            Ok(server) => match closed_before_speaking(&client, &server).await {
-                Some(e) => Err(e),
-                None => Ok(server),
+            Ok(server) => match opening(&mut client, &server).await {
+                Ok(first) => Ok((server, first)),
+                Err(e) => Err(e),
             },
             Err(e) => Err(e),
         };
         match attempt {
-            Ok(server) => {
+            Ok((server, first)) => {
                 note_success(&rt, dest, &shared);
-                let assured = forward(client, server, peer, &rt, dest, &shared).await;
+                let assured = forward(client, server, first, peer, &rt, dest, &shared).await;
                 if let Some(net) = pick.template {
                     rt.release_template(net, assured);
                 }
@@ -154,24 +154,37 @@ async fn handle(
 /// connection still in the accept queue) resets or closes before saying
 /// anything. If that happens before the client has sent a byte, nothing was
 /// exchanged yet and another server can take the client transparently.
-/// Returns the error to count as a failed connect, or `None` to proceed:
-/// the server spoke, the client spoke (client-first protocols), or a grace
-/// period passed.
-async fn closed_before_speaking(client: &TcpStream, server: &TcpStream) -> Option<std::io::Error> {
-    let (mut byte, mut client_byte) = ([0u8; 1], [0u8; 1]);
+///
+/// Waits until the server spoke, the client spoke (client-first protocols)
+/// or a grace period passed. Returns what the client said first, taken off
+/// its socket here (one read instead of a peek and a read) and handed to
+/// the relay to send on; or the error to count as a failed connect when the
+/// server closed first.
+async fn opening(client: &mut TcpStream, server: &TcpStream) -> std::io::Result<Vec<u8>> {
+    let mut byte = [0u8; 1];
+    // `poll_read`, not `readable()` and `try_read`: it waits out a false
+    // readiness by itself, and after a short read it clears readiness, so
+    // the relay's first read does not end in EAGAIN.
+    let first = std::future::poll_fn(|cx| {
+        SCRATCH.with_borrow_mut(|buf| {
+            let mut rb = ReadBuf::new(buf);
+            ready!(Pin::new(&mut *client).poll_read(cx, &mut rb))?;
+            Poll::Ready(Ok::<_, std::io::Error>(rb.filled().to_vec()))
+        })
+    });
     tokio::select! {
         biased;
         r = server.peek(&mut byte) => match r {
-            Ok(0) => Some(std::io::Error::new(
+            Ok(0) => Err(std::io::Error::new(
                 std::io::ErrorKind::ConnectionAborted,
                 "closed before sending anything",
             )),
-            Ok(_) => None,
-            Err(e) => Some(e),
+            Ok(_) => Ok(Vec::new()),
+            Err(e) => Err(e),
         },
-        // `readable()` alone can be a false positive: wait for real bytes (or EOF).
-        _ = client.peek(&mut client_byte) => None,
-        _ = tokio::time::sleep(CONNECT_TIMEOUT) => None,
+        // An error on the client's side is the relay's to meet.
+        r = first => Ok(r.unwrap_or_default()),
+        _ = tokio::time::sleep(CONNECT_TIMEOUT) => Ok(Vec::new()),
     }
 }
 
@@ -297,17 +310,19 @@ impl Drop for Binding<'_> {
     }
 }
 
-/// Relay one connection; returns true when it was established (for the
-/// template's ASSURED state).
+/// Relay one connection, starting with `first`, what the client already
+/// said; returns true when it was established (for the template's ASSURED
+/// state).
 async fn forward(
     mut client: TcpStream,
     mut server: TcpStream,
+    first: Vec<u8>,
     peer: SocketAddr,
     rt: &ServiceRt,
     dest: &Dest,
     shared: &Shared,
 ) -> bool {
-    let _ = client.set_nodelay(true);
+    // (The client socket has TCP_NODELAY from the listener.)
     let _ = server.set_nodelay(true);
     rt.state.counters.conns.fetch_add(1, Relaxed);
     dest.state.counters.conns.fetch_add(1, Relaxed);
@@ -319,12 +334,12 @@ async fn forward(
         let (mut cr, cw) = client.split();
         let (mut sr, sw) = server.split();
         let up = async {
-            let r = pump(&mut cr, &sw, &info, &counters, true).await;
+            let r = pump(&mut cr, &sw, first, &info, &counters, true).await;
             binding.closing(ConnState::CloseWait);
             r
         };
         let down = async {
-            let r = pump(&mut sr, &cw, &info, &counters, false).await;
+            let r = pump(&mut sr, &cw, Vec::new(), &info, &counters, false).await;
             binding.closing(ConnState::FinWait);
             r
         };
@@ -362,7 +377,9 @@ fn would_block(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::WouldBlock
 }
 
-/// Copy one direction; on EOF pass the FIN on.
+/// Copy one direction, starting with `first` (bytes already read); on EOF
+/// pass the FIN on, unless the other direction has ended already: then
+/// both sockets are about to be closed, and close(2) sends the FIN.
 ///
 /// Data is read into the thread's scratch buffer and written on at once;
 /// only what the peer cannot take yet is kept (in `rest`) across a wait.
@@ -372,6 +389,7 @@ fn would_block(e: &std::io::Error) -> bool {
 async fn pump(
     from: &mut ReadHalf<'_>,
     to: &WriteHalf<'_>,
+    first: Vec<u8>,
     info: &ConnInfo,
     counters: &[&Counters; 2],
     inbound: bool,
@@ -386,6 +404,12 @@ async fn pump(
             }
         }
     };
+    if !first.is_empty() {
+        let n = first.len();
+        let mut rest = first;
+        write_rest(to, &mut rest).await?;
+        count(n);
+    }
     let mut rest: Vec<u8> = Vec::new();
     loop {
         let (n, full) = std::future::poll_fn(|cx| relay_ready(cx, from, to, &mut rest)).await?;
@@ -402,7 +426,10 @@ async fn pump(
             }
         }
     }
-    sys::shutdown_write(to.as_ref())
+    if info.state() == ConnState::Established {
+        sys::shutdown_write(to.as_ref())?;
+    }
+    Ok(())
 }
 
 /// Once `from` is readable, read into the thread's scratch buffer and write
