@@ -15,7 +15,8 @@
 # Environment: ROUNDS (3), DUR (5 s per throughput run), LAT_DUR (3 s, one
 # connection), UDP_DUR (3 s), CONNS (64), BULK_CONNS (4), IDLE_CONNS (8000),
 # PROXIES (all), LOAD_CPU (0), PROXY_CPU (1), KEEP (1: keep the work dir),
-# PERF (1: perf profiles of rvsd per workload, kept in the work dir).
+# PERF (1: perf profiles of rvsd per workload, kept in the work dir),
+# RVSD_ARGS (more rvsd flags), RVSD_WRAP (a command to start rvsd under).
 # Only loopback addresses; every load run is bounded in time; only processes
 # this script started are stopped, by PID.
 set -euo pipefail
@@ -32,7 +33,7 @@ UDP_DUR=${UDP_DUR:-3}
 CONNS=${CONNS:-64}
 BULK_CONNS=${BULK_CONNS:-4}
 IDLE_CONNS=${IDLE_CONNS:-8000}
-PROXIES=${PROXIES:-"rvs haproxy-1t haproxy-2t nginx-1w nginx-2w pen direct"}
+PROXIES=${PROXIES:-"rvs rvs-1t haproxy-1t haproxy-2t nginx-1w nginx-2w pen direct"}
 LOAD_CPU=${LOAD_CPU:-0}
 PROXY_CPU=${PROXY_CPU:-1}
 UDP_FLOWS=${UDP_FLOWS:-16}
@@ -121,9 +122,13 @@ start_proxy() {
     exit 1
   fi
   case $1 in
-    rvs)
+    rvs | rvs-1t)
+      # "rvs": two data-plane threads on the one proxy CPU (as nginx-2w has
+      # two workers); "rvs-1t": one.
+      local threads=2
+      [ "$1" = rvs-1t ] && threads=1
       rm -rf "$W/rvs-state"
-      taskset -c "$PROXY_CPU" ${RVSD_WRAP:-} "$RVSD" ${RVSD_ARGS:-} --socket "$W/rvs.sock" --state-dir "$W/rvs-state" --log-level warn --drain-timeout 1 2>>"$W/rvsd.err" &
+      taskset -c "$PROXY_CPU" ${RVSD_WRAP:-} "$RVSD" --worker-threads "$threads" ${RVSD_ARGS:-} --socket "$W/rvs.sock" --state-dir "$W/rvs-state" --log-level warn --drain-timeout 1 2>>"$W/rvsd.err" &
       proxy_main=$!
       for _ in $(seq 200); do [ -S "$W/rvs.sock" ] && break; sleep 0.025; done
       local a=("$RVSADM" --socket "$W/rvs.sock")

@@ -6,7 +6,7 @@ import statistics, sys
 from collections import defaultdict
 
 PEERS = ["haproxy-1t", "haproxy-2t", "nginx-1w", "nginx-2w", "pen"]
-ORDER = ["rvs"] + PEERS + ["direct"]
+ORDER = ["rvs", "rvs-1t"] + PEERS + ["direct"]
 # metric: (label, higher_is_better, peers the goal compares with or None, format)
 METRICS = [
     ("ka_rps", "keep-alive req/s (c64)", True, PEERS, "{:.0f}"),
