@@ -6,7 +6,8 @@
 //! Accounting follows the kernel's director view: a connection is active
 //! while established and inactive once either side has closed; `Conns`
 //! counts connections bound to a server; packets are the segments the
-//! kernel counted on each socket (`TCP_INFO`), read when the connection ends.
+//! kernel received from and sent to the client (`TCP_INFO` of the client
+//! socket), read when the connection ends.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
@@ -347,7 +348,9 @@ async fn forward(
         // in this task (its size is what an idle connection costs).
         let (up, down) = (std::pin::pin!(up), std::pin::pin!(down));
         let both = async { tokio::try_join!(up, down) };
+        // Biased: no random branch order to draw on every wake-up.
         tokio::select! {
+            biased;
             r = both => {
                 if let Err(e) = r {
                     tracing::debug!(client = %peer, server = %dest.addr, error = %e, "connection ended with an error");
@@ -358,7 +361,7 @@ async fn forward(
             }
         }
     }
-    account_packets(&client, &server, &counters);
+    account_packets(&client, &counters);
     true
 }
 
@@ -523,13 +526,11 @@ async fn idle_watch(info: &ConnInfo, shared: &Shared) {
     }
 }
 
-fn account_packets(client: &TcpStream, server: &TcpStream, counters: &[&Counters; 2]) {
-    let inpkts = sys::tcp_segments(client)
-        .map(|(segs_in, _)| segs_in)
-        .unwrap_or(0);
-    let outpkts = sys::tcp_segments(server)
-        .map(|(segs_in, _)| segs_in)
-        .unwrap_or(0);
+/// Packets of the virtual service as its client saw them: the segments
+/// the kernel received from (InPkts) and sent to (OutPkts) the client, both
+/// from one `TCP_INFO` of the client socket.
+fn account_packets(client: &TcpStream, counters: &[&Counters; 2]) {
+    let (inpkts, outpkts) = sys::tcp_segments(client).unwrap_or((0, 0));
     for c in counters {
         c.inpkts.fetch_add(inpkts, Relaxed);
         c.outpkts.fetch_add(outpkts, Relaxed);
