@@ -99,3 +99,172 @@ fn splice(from: BorrowedFd<'_>, to: BorrowedFd<'_>, len: usize) -> std::io::Resu
     }
     Ok(rc as usize)
 }
+
+/// Datagrams moved per recvmmsg(2) / sendmmsg(2).
+pub const BATCH: usize = 32;
+/// Room for one datagram: the largest UDP payload fits.
+const SLOT: usize = 65536;
+
+/// Buffers for a batch of datagrams (one per data-plane thread): `BATCH`
+/// slots of 64 KiB, allocated zeroed, so only the pages datagrams are
+/// written to take memory.
+pub struct Batch {
+    buf: Box<[u8]>,
+    lens: [usize; BATCH],
+    addrs: Box<[libc::sockaddr_storage; BATCH]>,
+}
+
+impl Default for Batch {
+    fn default() -> Self {
+        Batch {
+            buf: vec![0u8; BATCH * SLOT].into_boxed_slice(),
+            lens: [0; BATCH],
+            addrs: Box::new(
+                // SAFETY: sockaddr_storage is plain data; all-zero is valid.
+                unsafe { std::mem::zeroed() },
+            ),
+        }
+    }
+}
+
+impl Batch {
+    /// Receive up to `BATCH` queued datagrams from `sock` (non-blocking)
+    /// with their source addresses; returns how many.
+    pub fn recv(&mut self, sock: &impl AsRawFd) -> std::io::Result<usize> {
+        // SAFETY: zeroed iovec/mmsghdr arrays are valid (null pointers,
+        // zero lengths) and are filled in below before use.
+        let mut iov: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
+        let mut hdrs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
+        let base = self.buf.as_mut_ptr();
+        for i in 0..BATCH {
+            // SAFETY: slot i lies inside `buf` (BATCH * SLOT bytes).
+            iov[i].iov_base = unsafe { base.add(i * SLOT) }.cast();
+            iov[i].iov_len = SLOT;
+            hdrs[i].msg_hdr.msg_iov = &mut iov[i];
+            hdrs[i].msg_hdr.msg_iovlen = 1;
+            hdrs[i].msg_hdr.msg_name = (&mut self.addrs[i] as *mut libc::sockaddr_storage).cast();
+            hdrs[i].msg_hdr.msg_namelen =
+                std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        }
+        // SAFETY: every header points at a live slot of `buf` and a live
+        // sockaddr_storage of `addrs`, both borrowed mutably for the call;
+        // the kernel writes at most the lengths given.
+        let rc = unsafe {
+            libc::recvmmsg(
+                sock.as_raw_fd(),
+                hdrs.as_mut_ptr(),
+                BATCH as libc::c_uint,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
+        };
+        if rc < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let n = rc as usize;
+        for (len, h) in self.lens.iter_mut().zip(&hdrs).take(n) {
+            *len = h.msg_len as usize;
+        }
+        Ok(n)
+    }
+
+    /// Datagram `i` of the last `recv`.
+    pub fn datagram(&self, i: usize) -> &[u8] {
+        &self.buf[i * SLOT..i * SLOT + self.lens[i]]
+    }
+
+    /// Source address of datagram `i` of the last `recv` (`None` for a
+    /// family other than IPv4/IPv6, or a connected socket).
+    pub fn source(&self, i: usize) -> Option<std::net::SocketAddr> {
+        sockaddr_to_std(&self.addrs[i])
+    }
+
+    /// Send datagrams `range` of the last `recv` to `to` with sendmmsg(2),
+    /// as far as the socket takes them now. Returns (sent, done): `sent`
+    /// datagrams went out; those before `done` are finished (sent, or
+    /// dropped on an error other than EAGAIN); those from `done` on are
+    /// left because the socket is full.
+    pub fn send_to(
+        &self,
+        sock: &impl AsRawFd,
+        range: std::ops::Range<usize>,
+        to: std::net::SocketAddr,
+    ) -> (usize, usize) {
+        use nix::sys::socket::{SockaddrLike, SockaddrStorage};
+        let dest = SockaddrStorage::from(to);
+        // SAFETY: as in `recv`: zeroed arrays, filled in before use.
+        let mut iov: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
+        let mut hdrs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
+        let (mut at, mut sent) = (range.start, 0);
+        while at < range.end {
+            let count = range.end - at;
+            for k in 0..count {
+                let d = self.datagram(at + k);
+                iov[k].iov_base = d.as_ptr() as *mut libc::c_void;
+                iov[k].iov_len = d.len();
+                hdrs[k].msg_hdr.msg_iov = &mut iov[k];
+                hdrs[k].msg_hdr.msg_iovlen = 1;
+                hdrs[k].msg_hdr.msg_name = dest.as_ptr() as *mut libc::c_void;
+                hdrs[k].msg_hdr.msg_namelen = dest.len();
+            }
+            // SAFETY: each header points at a datagram inside `buf` and at
+            // `dest`, both alive and unchanged during the call; the kernel
+            // only reads them (and writes msg_len).
+            let rc = unsafe {
+                libc::sendmmsg(
+                    sock.as_raw_fd(),
+                    hdrs.as_mut_ptr(),
+                    count as libc::c_uint,
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if rc > 0 {
+                at += rc as usize;
+                sent += rc as usize;
+                continue;
+            }
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::WouldBlock {
+                break;
+            }
+            // The first datagram failed for another reason: drop it.
+            at += 1;
+        }
+        (sent, at)
+    }
+}
+
+/// A socket address from the kernel's representation.
+fn sockaddr_to_std(ss: &libc::sockaddr_storage) -> Option<std::net::SocketAddr> {
+    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
+    match ss.ss_family as libc::c_int {
+        libc::AF_INET => {
+            // SAFETY: the family says the storage holds a sockaddr_in,
+            // which is smaller and less aligned than sockaddr_storage.
+            let sin =
+                unsafe { &*(ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            Some(
+                SocketAddrV4::new(
+                    Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)),
+                    u16::from_be(sin.sin_port),
+                )
+                .into(),
+            )
+        }
+        libc::AF_INET6 => {
+            // SAFETY: as above, for sockaddr_in6.
+            let sin6 =
+                unsafe { &*(ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            Some(
+                SocketAddrV6::new(
+                    Ipv6Addr::from(sin6.sin6_addr.s6_addr),
+                    u16::from_be(sin6.sin6_port),
+                    sin6.sin6_flowinfo,
+                    sin6.sin6_scope_id,
+                )
+                .into(),
+            )
+        }
+        _ => None,
+    }
+}

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::sync::watch;
 
@@ -24,6 +25,7 @@ use super::runtime::{
 };
 use super::sched::Dest;
 use super::stats::Counters;
+use super::sys;
 
 type FlowKey = (SocketAddr, Option<SocketAddr>);
 
@@ -49,7 +51,7 @@ pub async fn run_listener(
         }
     };
     let mut flows: HashMap<FlowKey, Flow> = HashMap::new();
-    let mut buf = vec![0u8; 65536];
+    let mut slow: Vec<(Vec<u8>, SocketAddr, FlowKey)> = Vec::new();
     let mut sweep = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
@@ -61,16 +63,37 @@ pub async fn run_listener(
                     tracing::debug!(error = %e, "UDP receive failed");
                     continue;
                 }
-                // Take what is queued (bounded, to let the other branches in).
+                // Take what is queued, a batch per recvmmsg (bounded, to
+                // let the other branches in). Datagrams of live flows go on
+                // at once; those that need a new flow, or meet a full
+                // upstream socket, are copied and handled after the batch
+                // (and so are later datagrams of their flow, to keep order).
                 let rt = slot.load_full();
-                for _ in 0..BATCH {
-                    match sock.try_recv_from(&mut buf) {
-                        Ok((n, client)) => {
-                            datagram(&buf[..n], client, &rt, &sock, &shared, &mut flows).await;
+                for _ in 0..ROUNDS {
+                    let got = BATCH_BUF.with_borrow_mut(|b| {
+                        let n = recv_batch(&sock, b)?;
+                        for i in 0..n {
+                            let Some(client) = b.source(i) else { continue };
+                            let data = b.datagram(i);
+                            let Some(key) = flow_key(client, &rt) else { continue };
+                            if slow.iter().any(|(_, _, k)| *k == key)
+                                || !forward_on_flow(data, key, &rt, &flows)
+                            {
+                                slow.push((data.to_vec(), client, key));
+                            }
                         }
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        Ok::<_, std::io::Error>(n)
+                    });
+                    for (data, client, key) in slow.drain(..) {
+                        datagram(&data, client, key, &rt, &sock, &shared, &mut flows).await;
+                    }
+                    match got {
+                        Ok(n) if n == sys::BATCH => {}
+                        Ok(_) => break,
                         Err(e) => {
-                            tracing::debug!(error = %e, "UDP receive failed");
+                            if e.kind() != std::io::ErrorKind::WouldBlock {
+                                tracing::debug!(error = %e, "UDP receive failed");
+                            }
                             break;
                         }
                     }
@@ -80,41 +103,93 @@ pub async fn run_listener(
     }
 }
 
-/// Datagrams taken per readiness event before looking at timers and stop.
-const BATCH: usize = 64;
+/// Batches taken per readiness event before looking at timers and stop.
+const ROUNDS: usize = 2;
 
 thread_local! {
-    /// Receive buffer for replies, shared by every flow on this thread: a
-    /// flow holds no buffer while it waits.
-    static SCRATCH: std::cell::RefCell<Box<[u8]>> =
-        std::cell::RefCell::new(vec![0u8; 65536].into_boxed_slice());
+    /// Datagram buffers shared by every UDP socket on this thread, used
+    /// only between two awaits: a flow holds no buffer while it waits.
+    static BATCH_BUF: std::cell::RefCell<sys::Batch> = std::cell::RefCell::new(sys::Batch::default());
 }
 
+/// One recvmmsg on `sock`. A short batch means the queue is empty: it
+/// clears the socket's readiness like EAGAIN would (saving the call that
+/// would only say so). Err(WouldBlock) when nothing was queued.
+fn recv_batch(sock: &UdpSocket, b: &mut sys::Batch) -> std::io::Result<usize> {
+    let mut got = 0;
+    let r = sock.try_io(Interest::READABLE, || {
+        got = b.recv(sock)?;
+        if got < sys::BATCH {
+            return Err(std::io::ErrorKind::WouldBlock.into());
+        }
+        Ok(got)
+    });
+    match r {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && got > 0 => Ok(got),
+        r => r,
+    }
+}
+
+/// The flow a client's datagram belongs to; under `-o` the datagram is
+/// scheduled here (and counted as a connection). `None`: no server.
+fn flow_key(client: SocketAddr, rt: &ServiceRt) -> Option<FlowKey> {
+    if !rt.spec.ops {
+        return Some((client, None));
+    }
+    let pick = rt.schedule(client, &[])?;
+    if let Some(net) = pick.template {
+        rt.release_template(net, false);
+    }
+    rt.state.counters.conns.fetch_add(1, Relaxed);
+    rt.dests[pick.index]
+        .state
+        .counters
+        .conns
+        .fetch_add(1, Relaxed);
+    Some((client, Some(rt.dests[pick.index].addr)))
+}
+
+/// Send a datagram on its flow's upstream socket now, if the flow is live
+/// and the socket takes it; false when it needs `datagram`.
+fn forward_on_flow(
+    data: &[u8],
+    key: FlowKey,
+    rt: &ServiceRt,
+    flows: &HashMap<FlowKey, Flow>,
+) -> bool {
+    let Some(flow) = flows.get(&key).filter(|f| !f.closed.load(Relaxed)) else {
+        return false;
+    };
+    match flow.upstream.try_send(data) {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => false,
+        Err(_) => true,
+        Ok(_) => {
+            count_in(flow, data.len(), rt);
+            true
+        }
+    }
+}
+
+fn count_in(flow: &Flow, n: usize, rt: &ServiceRt) {
+    flow.info.touch();
+    let dest = rt.dests.get(flow.dest).map(|d| &d.state.counters);
+    for c in std::iter::once(&rt.state.counters).chain(dest) {
+        c.inpkts.fetch_add(1, Relaxed);
+        c.inbytes.fetch_add(n as u64, Relaxed);
+    }
+}
+
+/// The slow path of a datagram: open its flow if need be, and wait for
+/// room on the upstream socket.
 async fn datagram(
     data: &[u8],
     client: SocketAddr,
+    key: FlowKey,
     rt: &Arc<ServiceRt>,
     sock: &Arc<UdpSocket>,
     shared: &Arc<Shared>,
     flows: &mut HashMap<FlowKey, Flow>,
 ) {
-    let key: FlowKey = if rt.spec.ops {
-        let Some(pick) = rt.schedule(client, &[]) else {
-            return;
-        };
-        if let Some(net) = pick.template {
-            rt.release_template(net, false);
-        }
-        rt.state.counters.conns.fetch_add(1, Relaxed);
-        rt.dests[pick.index]
-            .state
-            .counters
-            .conns
-            .fetch_add(1, Relaxed);
-        (client, Some(rt.dests[pick.index].addr))
-    } else {
-        (client, None)
-    };
     let live = flows.get(&key).is_some_and(|f| !f.closed.load(Relaxed));
     if !live {
         let Some(flow) = open_flow(client, key.1, rt, sock, shared).await else {
@@ -128,12 +203,7 @@ async fn datagram(
         r => r,
     };
     if sent.is_ok() {
-        flow.info.touch();
-        let dest = rt.dests.get(flow.dest).map(|d| &d.state.counters);
-        for c in std::iter::once(&rt.state.counters).chain(dest) {
-            c.inpkts.fetch_add(1, Relaxed);
-            c.inbytes.fetch_add(data.len() as u64, Relaxed);
-        }
+        count_in(flow, data.len(), rt);
     }
 }
 
@@ -235,16 +305,28 @@ async fn relay_replies(
                     tracing::debug!(client = %client, error = %e, "UDP upstream error: flow closed");
                     return;
                 }
-                for _ in 0..BATCH {
-                    match relay_one(upstream, sock, client, info, counters) {
-                        Ok(Some(pending)) => {
-                            // The client socket is full: wait for it with this datagram.
-                            let n = pending.len();
-                            if sock.send_to(&pending, client).await.is_ok() {
-                                counted(info, counters, n);
+                // A batch of replies per recvmmsg, out to the client in
+                // one sendmmsg; what the client socket cannot take now is
+                // copied and sent after a wait.
+                for _ in 0..ROUNDS {
+                    let r = BATCH_BUF.with_borrow_mut(|b| {
+                        let n = recv_batch(upstream, b)?;
+                        let (sent, done) = b.send_to(sock, 0..n, client);
+                        counted(info, counters, sent, (0..sent).map(|i| b.datagram(i).len()).sum());
+                        let pending: Vec<Vec<u8>> = (done..n).map(|i| b.datagram(i).to_vec()).collect();
+                        Ok::<_, std::io::Error>((n, pending))
+                    });
+                    match r {
+                        Ok((n, pending)) => {
+                            for p in pending {
+                                if sock.send_to(&p, client).await.is_ok() {
+                                    counted(info, counters, 1, p.len());
+                                }
+                            }
+                            if n < sys::BATCH {
+                                break;
                             }
                         }
-                        Ok(None) => {}
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                         // ICMP port unreachable and the like: end the flow so the
                         // next datagram is scheduled afresh.
@@ -268,32 +350,13 @@ async fn relay_replies(
     }
 }
 
-/// Pass one queued reply on to the client. Returns the datagram when the
-/// client socket cannot take it now (to be sent after a wait).
-fn relay_one(
-    upstream: &UdpSocket,
-    sock: &UdpSocket,
-    client: SocketAddr,
-    info: &ConnInfo,
-    counters: &[&Counters; 2],
-) -> std::io::Result<Option<Vec<u8>>> {
-    SCRATCH.with_borrow_mut(|buf| {
-        let n = upstream.try_recv(buf)?;
-        match sock.try_send_to(&buf[..n], client) {
-            Ok(_) => {
-                counted(info, counters, n);
-                Ok(None)
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(Some(buf[..n].to_vec())),
-            Err(_) => Ok(None),
-        }
-    })
-}
-
-fn counted(info: &ConnInfo, counters: &[&Counters; 2], n: usize) {
+fn counted(info: &ConnInfo, counters: &[&Counters; 2], datagrams: usize, bytes: usize) {
+    if datagrams == 0 {
+        return;
+    }
     info.touch();
     for c in counters {
-        c.outpkts.fetch_add(1, Relaxed);
-        c.outbytes.fetch_add(n as u64, Relaxed);
+        c.outpkts.fetch_add(datagrams as u64, Relaxed);
+        c.outbytes.fetch_add(bytes as u64, Relaxed);
     }
 }
