@@ -419,7 +419,9 @@ async fn pump(
         if n == 0 {
             break;
         }
-        write_rest(to, &mut rest).await?;
+        if !rest.is_empty() {
+            write_rest(to, &mut rest).await?;
+        }
         count(n);
         if full {
             if let Some(pipe) = sys::Pipe::new() {
