@@ -6,9 +6,10 @@ minute on a shared host lands on one proxy only. This script starts every
 variant at once (each on its own port, all idle but the one measured), and
 alternates short runs of one workload between them, round after round, so
 that each variant sees the same noise. It prints medians, min/max and the
-ratio of each variant to the first, plus CPU time and context switches per
-request of the proxy's threads (sleeps = voluntary, preempted =
-involuntary).
+ratio of each variant to the first, plus CPU time, syscalls and context
+switches per request of the proxy's threads (sleeps = voluntary, preempted
+= involuntary), and TCP segments sent on the host per request (client,
+proxy and back ends together).
 
   sudo bench/ab.py [--workload ka|close|udp] [--rounds N] [--secs S] VARIANT...
 
@@ -60,6 +61,13 @@ def pids_of(p):
     """The process and its children (nginx workers)."""
     out = subprocess.run(["pgrep", "-P", str(p.pid)], capture_output=True, text=True).stdout.split()
     return [p.pid] + [int(x) for x in out]
+
+
+def out_segs():
+    """TCP segments sent on this host (all sockets: clients, proxy, back ends)."""
+    with open("/proc/net/snmp") as f:
+        rows = [l.split() for l in f if l.startswith("Tcp:")]
+    return int(rows[1][rows[0].index("OutSegs")])
 
 
 def usage(pids):
@@ -192,6 +200,7 @@ def main():
                     continue
                 pids = pids_of(v.proc)
                 t0, v0, i0 = usage(pids)
+                s0 = out_segs()
                 perf = subprocess.Popen(["perf", "stat", "-x,", "-e", "raw_syscalls:sys_enter", "-p",
                                          ",".join(map(str, pids))], stderr=subprocess.PIPE, text=True)
                 prof = None
@@ -204,6 +213,7 @@ def main():
                 else:
                     n, secs, p99 = wrk(v.tcp, args.secs, args.conns, args.workload == "close")
                 t1, v1, i1 = usage(pids)
+                segs = out_segs() - s0
                 perf.send_signal(signal.SIGINT)
                 if prof:
                     prof.send_signal(signal.SIGINT)
@@ -212,11 +222,11 @@ def main():
                 m = re.search(r"^([\d.]+),,raw_syscalls:sys_enter", sc, re.M)
                 n = max(n, 1)
                 calls = float(m.group(1)) / n if m else float("nan")
-                res[v.name].append((n / secs, (t1 - t0) / hz * 1e6 / n, (v1 - v0) * 1000 / n, (i1 - i0) * 1000 / n, p99, calls))
+                res[v.name].append((n / secs, (t1 - t0) / hz * 1e6 / n, (v1 - v0) * 1000 / n, (i1 - i0) * 1000 / n, p99, calls, segs / n))
             print(f"round {r + 1}/{args.rounds}: " + "  ".join(f"{k} {x[-1][0]:.0f}" for k, x in res.items() if x), flush=True)
         print()
         base = None
-        print(f"{'variant':<12}{'rate/s med':>12}{'min':>9}{'max':>9}{'ratio':>7}{'CPU us':>8}{'sleeps/1k':>10}{'preempt/1k':>11}{'p99 us':>8}{'syscalls':>9}")
+        print(f"{'variant':<12}{'rate/s med':>12}{'min':>9}{'max':>9}{'ratio':>7}{'CPU us':>8}{'sleeps/1k':>10}{'preempt/1k':>11}{'p99 us':>8}{'syscalls':>9}{'segs':>6}")
         for v in variants:
             xs = res[v.name]
             if not xs:
@@ -224,9 +234,9 @@ def main():
             rates = [x[0] for x in xs]
             med = statistics.median(rates)
             base = base or med
-            cols = [statistics.median([x[i] for x in xs]) for i in range(1, 6)]
+            cols = [statistics.median([x[i] for x in xs]) for i in range(1, 7)]
             print(f"{v.name:<12}{med:>12.0f}{min(rates):>9.0f}{max(rates):>9.0f}{med / base:>7.3f}"
-                  f"{cols[0]:>8.2f}{cols[1]:>10.0f}{cols[2]:>11.0f}{cols[3]:>8.0f}{cols[4]:>9.2f}")
+                  f"{cols[0]:>8.2f}{cols[1]:>10.0f}{cols[2]:>11.0f}{cols[3]:>8.0f}{cols[4]:>9.2f}{cols[5]:>6.1f}")
         # Paired ratios against the first variant, round by round.
         first = variants[0].name
         for v in variants[1:]:
