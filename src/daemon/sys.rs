@@ -268,3 +268,27 @@ fn sockaddr_to_std(ss: &libc::sockaddr_storage) -> Option<std::net::SocketAddr> 
         _ => None,
     }
 }
+
+/// Start a non-blocking TCP connect to `addr` from a new socket with
+/// `TCP_NODELAY` set. Returns the socket, connecting (or connected).
+pub fn connect_start(addr: std::net::SocketAddr) -> std::io::Result<std::net::TcpStream> {
+    use nix::sys::socket::{
+        connect, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType, SockaddrStorage,
+    };
+    let family = if addr.is_ipv6() {
+        AddressFamily::Inet6
+    } else {
+        AddressFamily::Inet
+    };
+    let fd = socket(
+        family,
+        SockType::Stream,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    setsockopt(&fd, sockopt::TcpNoDelay, &true)?;
+    match connect(fd.as_raw_fd(), &SockaddrStorage::from(addr)) {
+        Ok(()) | Err(nix::errno::Errno::EINPROGRESS) => Ok(std::net::TcpStream::from(fd)),
+        Err(e) => Err(e.into()),
+    }
+}

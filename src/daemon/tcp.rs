@@ -189,14 +189,30 @@ async fn opening(client: &mut TcpStream, server: &TcpStream) -> std::io::Result<
     }
 }
 
+/// Connect to a real server (bounded by `CONNECT_TIMEOUT`); the socket has
+/// `TCP_NODELAY`.
 async fn connect(addr: SocketAddr) -> std::io::Result<TcpStream> {
-    match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
+    match tokio::time::timeout(CONNECT_TIMEOUT, connect_now(addr)).await {
         Ok(r) => r,
         Err(_) => Err(std::io::Error::new(
             std::io::ErrorKind::TimedOut,
             "connect timed out",
         )),
     }
+}
+
+/// A connect that learns its outcome from the socket's readiness: a
+/// refused or failed connect also closes the socket for writing (EPOLLHUP),
+/// so `SO_ERROR` is read only then, not after every successful connect.
+async fn connect_now(addr: SocketAddr) -> std::io::Result<TcpStream> {
+    let stream = TcpStream::from_std(sys::connect_start(addr)?)?;
+    let ready = stream.ready(Interest::WRITABLE).await?;
+    if ready.is_write_closed() || ready.is_error() {
+        return Err(stream.take_error()?.unwrap_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connect failed")
+        }));
+    }
+    Ok(stream)
 }
 
 fn reset(client: TcpStream) {
@@ -323,8 +339,8 @@ async fn forward(
     dest: &Dest,
     shared: &Shared,
 ) -> bool {
-    // (The client socket has TCP_NODELAY from the listener.)
-    let _ = server.set_nodelay(true);
+    // (Both sockets have TCP_NODELAY already: the client's from the
+    // listener, the server's from `connect`.)
     rt.state.counters.conns.fetch_add(1, Relaxed);
     dest.state.counters.conns.fetch_add(1, Relaxed);
     let info = Arc::new(ConnInfo::new(peer, dest.addr, ConnState::Established));
