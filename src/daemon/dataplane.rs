@@ -153,7 +153,7 @@ impl DataPlane {
             if self.live.contains_key(&key) {
                 continue;
             }
-            let bound = bind(&key, self.workers.len()).map_err(|e| TableError {
+            let bound = bind(&key, self.workers.threads()).map_err(|e| TableError {
                 kind: ErrorKind::Bind,
                 message: format!("cannot bind {} {}: {e}", key.proto.name(), key.addr),
             })?;

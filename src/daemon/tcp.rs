@@ -423,13 +423,13 @@ async fn pump(
             }
         }
     };
-    if !first.is_empty() {
-        let n = first.len();
-        let mut rest = first;
+    // What the client said first is sent like a remainder of a read.
+    let mut rest = first;
+    if !rest.is_empty() {
+        let n = rest.len();
         write_rest(to, &mut rest).await?;
         count(n);
     }
-    let mut rest: Vec<u8> = Vec::new();
     loop {
         let (n, full) = std::future::poll_fn(|cx| relay_ready(cx, from, to, &mut rest)).await?;
         if n == 0 {

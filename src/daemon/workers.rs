@@ -52,14 +52,9 @@ impl Workers {
         Ok(Workers { handles, stops })
     }
 
-    /// How many threads run the data plane.
-    pub fn len(&self) -> usize {
+    /// How many threads run the data plane (at least one).
+    pub fn threads(&self) -> usize {
         self.handles.len()
-    }
-
-    /// Never empty (kept for clippy's `len_without_is_empty`).
-    pub fn is_empty(&self) -> bool {
-        self.handles.is_empty()
     }
 
     /// The runtimes, one per thread, in order.
