@@ -48,21 +48,31 @@ pub async fn run_listener(
         }
     };
     let mut backoff = Duration::from_millis(5);
+    // One stop future for the listener's life: a fresh `changed()` on every
+    // accept would join and leave the watch's waiter list each time.
+    let stopped = stop.changed();
+    tokio::pin!(stopped);
     loop {
-        // Take a permit before accepting: at the cap, connections wait in the backlog.
-        let permit = tokio::select! {
-            biased;
-            _ = stop.changed() => break,
-            p = shared.conn_limit.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
+        // Take a permit before accepting: at the cap, connections wait in
+        // the backlog. Below it (the usual case) the permit is taken
+        // without waiting.
+        let permit = match shared.conn_limit.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(tokio::sync::TryAcquireError::Closed) => break,
+            Err(tokio::sync::TryAcquireError::NoPermits) => tokio::select! {
+                biased;
+                _ = &mut stopped => break,
+                p = shared.conn_limit.clone().acquire_owned() => match p {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
             },
         };
         // Biased: once stopped, the listening socket is shut down and
         // accept fails (EINVAL); the stop must win over that error.
         let accepted = tokio::select! {
             biased;
-            _ = stop.changed() => break,
+            _ = &mut stopped => break,
             r = listener.accept() => r,
         };
         match accepted {
