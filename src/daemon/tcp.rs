@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{ready, Poll};
 
@@ -112,50 +113,57 @@ impl Drop for LiveGuard<'_> {
     }
 }
 
-async fn handle(
+// Not an async fn: its arguments would be kept twice in the task (as
+// arguments and as locals), and the task is what an idle connection costs.
+#[allow(clippy::manual_async_fn)]
+fn handle(
     mut client: TcpStream,
     peer: SocketAddr,
     rt: Arc<ServiceRt>,
     shared: Arc<Shared>,
-    _permit: OwnedSemaphorePermit,
-) {
-    let _live = LiveGuard::new(&shared, &rt);
-    let mut skip: Vec<usize> = Vec::new();
-    loop {
-        let Some(pick) = rt.schedule(peer, &skip) else {
-            tracing::debug!(client = %peer, service = %rt.spec.key.addr, "no real server available");
-            if let Some(sorry) = &rt.sorry {
-                if let Ok(server) = connect(sorry.addr).await {
-                    forward(client, server, Vec::new(), peer, &rt, sorry, &shared).await;
+    permit: OwnedSemaphorePermit,
+) -> impl Future<Output = ()> {
+    async move {
+        // Held until the connection ends (the async block must own it).
+        let _permit = permit;
+        let _live = LiveGuard::new(&shared, &rt);
+        let mut skip: Vec<usize> = Vec::new();
+        loop {
+            let Some(pick) = rt.schedule(peer, &skip) else {
+                tracing::debug!(client = %peer, service = %rt.spec.key.addr, "no real server available");
+                if let Some(sorry) = &rt.sorry {
+                    if let Ok(server) = connect(sorry.addr).await {
+                        forward(client, server, Vec::new(), peer, &rt, sorry, &shared).await;
+                        return;
+                    }
+                }
+                reset(client);
+                return;
+            };
+            let dest = &rt.dests[pick.index];
+            let attempt = match connect(dest.addr).await {
+                Ok(server) => match opening(&mut client, &server).await {
+                    Ok(first) => Ok((server, first)),
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(e),
+            };
+            match attempt {
+                Ok((server, first)) => {
+                    note_success(&rt, dest, &shared);
+                    let assured = forward(client, server, first, peer, &rt, dest, &shared).await;
+                    if let Some(net) = pick.template {
+                        rt.release_template(net, assured);
+                    }
                     return;
                 }
-            }
-            reset(client);
-            return;
-        };
-        let dest = &rt.dests[pick.index];
-        let attempt = match connect(dest.addr).await {
-            Ok(server) => match opening(&mut client, &server).await {
-                Ok(first) => Ok((server, first)),
-                Err(e) => Err(e),
-            },
-            Err(e) => Err(e),
-        };
-        match attempt {
-            Ok((server, first)) => {
-                note_success(&rt, dest, &shared);
-                let assured = forward(client, server, first, peer, &rt, dest, &shared).await;
-                if let Some(net) = pick.template {
-                    rt.release_template(net, assured);
+                Err(e) => {
+                    note_failure(&rt, dest, &e, &shared);
+                    if let Some(net) = pick.template {
+                        rt.drop_template(net);
+                    }
+                    skip.push(pick.index);
                 }
-                return;
-            }
-            Err(e) => {
-                note_failure(&rt, dest, &e, &shared);
-                if let Some(net) = pick.template {
-                    rt.drop_template(net);
-                }
-                skip.push(pick.index);
             }
         }
     }
@@ -340,55 +348,80 @@ impl Drop for Binding<'_> {
 /// Relay one connection, starting with `first`, what the client already
 /// said; returns true when it was established (for the template's ASSURED
 /// state).
-async fn forward(
+#[allow(clippy::manual_async_fn)] // as `handle`: each argument stored once
+fn forward<'a>(
     mut client: TcpStream,
     mut server: TcpStream,
     first: Vec<u8>,
     peer: SocketAddr,
-    rt: &ServiceRt,
-    dest: &Dest,
-    shared: &Shared,
-) -> bool {
-    // (Both sockets have TCP_NODELAY already: the client's from the
-    // listener, the server's from `connect`.)
-    rt.state.counters.conns.fetch_add(1, Relaxed);
-    dest.state.counters.conns.fetch_add(1, Relaxed);
-    let info = Arc::new(ConnInfo::new(peer, dest.addr, ConnState::Established));
-    let _reg = rt.state.register(info.clone());
-    let binding = Binding::new(dest, info.clone());
-    let counters = [&rt.state.counters, &dest.state.counters];
-    {
-        let (mut cr, cw) = client.split();
-        let (mut sr, sw) = server.split();
-        let up = async {
-            let r = pump(&mut cr, &sw, first, &info, &counters, true).await;
-            binding.closing(ConnState::CloseWait);
-            r
-        };
-        let down = async {
-            let r = pump(&mut sr, &cw, Vec::new(), &info, &counters, false).await;
-            binding.closing(ConnState::FinWait);
-            r
-        };
-        // Pinned in place: moving them into `both` would store them twice
-        // in this task (its size is what an idle connection costs).
-        let (up, down) = (std::pin::pin!(up), std::pin::pin!(down));
-        let both = async { tokio::try_join!(up, down) };
-        // Biased: no random branch order to draw on every wake-up.
-        tokio::select! {
-            biased;
-            r = both => {
-                if let Err(e) = r {
+    rt: &'a ServiceRt,
+    dest: &'a Dest,
+    shared: &'a Shared,
+) -> impl Future<Output = bool> + 'a {
+    async move {
+        // (Both sockets have TCP_NODELAY already: the client's from the
+        // listener, the server's from `connect`.)
+        rt.state.counters.conns.fetch_add(1, Relaxed);
+        dest.state.counters.conns.fetch_add(1, Relaxed);
+        let info = Arc::new(ConnInfo::new(peer, dest.addr, ConnState::Established));
+        let _reg = rt.state.register(info.clone());
+        let binding = Binding::new(dest, info.clone());
+        let counters = [&rt.state.counters, &dest.state.counters];
+        {
+            let (mut cr, cw) = client.split();
+            let (mut sr, sw) = server.split();
+            let up = async {
+                let r = pump(&mut cr, &sw, first, &info, &counters, true).await;
+                binding.closing(ConnState::CloseWait);
+                r
+            };
+            let down = async {
+                let r = pump(&mut sr, &cw, Vec::new(), &info, &counters, false).await;
+                binding.closing(ConnState::FinWait);
+                r
+            };
+            // Pinned in place: the task's size is what an idle connection
+            // costs, so nothing is stored twice.
+            let (mut up, mut down) = (std::pin::pin!(up), std::pin::pin!(down));
+            let mut idle = std::pin::pin!(idle_watch(&info, shared));
+            // Both directions until both have ended (the first error ends
+            // the connection), or the idle limit: polled by hand, in a
+            // fixed order, with no join or select state in the task.
+            let (mut up_done, mut down_done) = (false, false);
+            let ended = std::future::poll_fn(|cx| {
+                if !up_done {
+                    match up.as_mut().poll(cx) {
+                        Poll::Ready(Ok(())) => up_done = true,
+                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                        Poll::Pending => {}
+                    }
+                }
+                if !down_done {
+                    match down.as_mut().poll(cx) {
+                        Poll::Ready(Ok(())) => down_done = true,
+                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                        Poll::Pending => {}
+                    }
+                }
+                if up_done && down_done {
+                    return Poll::Ready(Ok(true));
+                }
+                idle.as_mut().poll(cx).map(|()| Ok(false))
+            })
+            .await;
+            match ended {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::debug!(client = %peer, server = %dest.addr, "idle limit reached: closing");
+                }
+                Err(e) => {
                     tracing::debug!(client = %peer, server = %dest.addr, error = %e, "connection ended with an error");
                 }
             }
-            _ = idle_watch(&info, shared) => {
-                tracing::debug!(client = %peer, server = %dest.addr, "idle limit reached: closing");
-            }
         }
+        account_packets(&client, &counters);
+        true
     }
-    account_packets(&client, &counters);
-    true
 }
 
 /// Size of the per-thread copy buffer and of one splice.
@@ -415,52 +448,55 @@ fn would_block(e: &std::io::Error) -> bool {
 /// A direction that fills the whole buffer in one read carries bulk data:
 /// it switches to splice(2) through a pipe, so its bytes no longer cross
 /// user space.
-async fn pump(
-    from: &mut ReadHalf<'_>,
-    to: &WriteHalf<'_>,
-    first: Vec<u8>,
-    info: &ConnInfo,
-    counters: &[&Counters; 2],
+#[allow(clippy::manual_async_fn)] // as `handle`: each argument stored once
+fn pump<'a, 's>(
+    from: &'a mut ReadHalf<'s>,
+    to: &'a WriteHalf<'s>,
+    mut rest: Vec<u8>,
+    info: &'a ConnInfo,
+    counters: &'a [&'a Counters; 2],
     inbound: bool,
-) -> std::io::Result<()> {
-    let count = |n: usize| {
-        info.touch();
-        for c in counters {
-            if inbound {
-                c.inbytes.fetch_add(n as u64, Relaxed);
-            } else {
-                c.outbytes.fetch_add(n as u64, Relaxed);
+) -> impl Future<Output = std::io::Result<()>> + use<'a, 's> {
+    async move {
+        let count = |n: usize| {
+            info.touch();
+            for c in counters {
+                if inbound {
+                    c.inbytes.fetch_add(n as u64, Relaxed);
+                } else {
+                    c.outbytes.fetch_add(n as u64, Relaxed);
+                }
             }
-        }
-    };
-    // What the client said first is sent like a remainder of a read.
-    let mut rest = first;
-    if !rest.is_empty() {
-        let n = rest.len();
-        write_rest(to, &mut rest).await?;
-        count(n);
-    }
-    loop {
-        let (n, full) = std::future::poll_fn(|cx| relay_ready(cx, from, to, &mut rest)).await?;
-        if n == 0 {
-            break;
-        }
-        if !rest.is_empty() {
-            write_rest(to, &mut rest).await?;
-        }
-        count(n);
-        if full {
-            if let Some(pipe) = sys::Pipe::new() {
-                // Boxed: only bulk connections pay for its state.
-                Box::pin(splice_pump(from.as_ref(), to.as_ref(), &pipe, &count)).await?;
+        };
+        // What the client said first (`rest` to begin with) is sent like a
+        // remainder of a read: one loop, so the task holds one pending write.
+        let (mut n, mut full) = (rest.len(), false);
+        loop {
+            if !rest.is_empty() {
+                let mut off = 0;
+                std::future::poll_fn(|cx| poll_write_rest(cx, to.as_ref(), &mut rest, &mut off))
+                    .await?;
+            }
+            if n > 0 {
+                count(n);
+            }
+            if full {
+                if let Some(pipe) = sys::Pipe::new() {
+                    // Boxed: only bulk connections pay for its state.
+                    Box::pin(splice_pump(from.as_ref(), to.as_ref(), &pipe, &count)).await?;
+                    break;
+                }
+            }
+            (n, full) = std::future::poll_fn(|cx| relay_ready(cx, from, to, &mut rest)).await?;
+            if n == 0 {
                 break;
             }
         }
+        if info.state() == ConnState::Established {
+            sys::shutdown_write(to.as_ref())?;
+        }
+        Ok(())
     }
-    if info.state() == ConnState::Established {
-        sys::shutdown_write(to.as_ref())?;
-    }
-    Ok(())
 }
 
 /// Once `from` is readable, read into the thread's scratch buffer and write
@@ -493,19 +529,27 @@ fn relay_ready(
     })
 }
 
-/// Write out what the peer could not take at once.
-async fn write_rest(to: &WriteHalf<'_>, rest: &mut Vec<u8>) -> std::io::Result<()> {
-    let mut off = 0;
-    while off < rest.len() {
-        to.writable().await?;
-        match to.try_write(&rest[off..]) {
-            Ok(k) => off += k,
+/// Write out what the peer could not take at once (from `*off` on). A
+/// poll function rather than an async fn: a connection that waits for its
+/// peer then holds no readiness future in its task (about 200 bytes a
+/// direction, in every connection's task).
+fn poll_write_rest(
+    cx: &mut std::task::Context<'_>,
+    to: &TcpStream,
+    rest: &mut Vec<u8>,
+    off: &mut usize,
+) -> Poll<std::io::Result<()>> {
+    while *off < rest.len() {
+        ready!(to.poll_write_ready(cx))?;
+        match to.try_write(&rest[*off..]) {
+            Ok(k) => *off += k,
             Err(e) if would_block(&e) => {}
-            Err(e) => return Err(e),
+            Err(e) => return Poll::Ready(Err(e)),
         }
     }
     *rest = Vec::new();
-    Ok(())
+    *off = 0;
+    Poll::Ready(Ok(()))
 }
 
 /// Bulk copy of one direction through a pipe, until EOF: each chunk is
