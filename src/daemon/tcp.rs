@@ -80,7 +80,9 @@ pub async fn run_listener(
             Ok((stream, peer)) => {
                 backoff = Duration::from_millis(5);
                 let rt = slot.load_full();
-                tokio::spawn(handle(stream, peer, rt, shared.clone(), permit));
+                // Boxed: the task then moves a pointer, not the connection's
+                // whole state, each time tokio moves its future.
+                tokio::spawn(Box::pin(handle(stream, peer, rt, shared.clone(), permit)));
             }
             Err(e) => {
                 // EMFILE/ENFILE/ENOBUFS: back off instead of spinning.
