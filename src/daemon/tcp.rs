@@ -134,7 +134,11 @@ fn handle(
             let Some(pick) = rt.schedule(peer, &skip) else {
                 tracing::debug!(client = %peer, service = %rt.spec.key.addr, "no real server available");
                 if let Some(sorry) = &rt.sorry {
-                    if let Ok(server) = connect(sorry.addr).await {
+                    let server = {
+                        let limit = std::pin::pin!(tokio::time::sleep(CONNECT_TIMEOUT));
+                        connect(sorry.addr, limit).await
+                    };
+                    if let Ok(server) = server {
                         forward(client, server, Vec::new(), peer, &rt, sorry, &shared).await;
                         return;
                     }
@@ -143,14 +147,7 @@ fn handle(
                 return;
             };
             let dest = &rt.dests[pick.index];
-            let attempt = match connect(dest.addr).await {
-                Ok(server) => match opening(&mut client, &server).await {
-                    Ok(first) => Ok((server, first)),
-                    Err(e) => Err(e),
-                },
-                Err(e) => Err(e),
-            };
-            match attempt {
+            match attempt(dest.addr, &mut client).await {
                 Ok((server, first)) => {
                     note_success(&rt, dest, &shared);
                     let assured = forward(client, server, first, peer, &rt, dest, &shared).await;
@@ -171,17 +168,34 @@ fn handle(
     }
 }
 
+/// Connect to `addr` and wait for the opening, under one deadline (one
+/// timer) for both; the server socket and what the client said first.
+async fn attempt(
+    addr: SocketAddr,
+    client: &mut TcpStream,
+) -> std::io::Result<(TcpStream, Vec<u8>)> {
+    let mut limit = std::pin::pin!(tokio::time::sleep(CONNECT_TIMEOUT));
+    let server = connect(addr, limit.as_mut()).await?;
+    let first = opening(client, &server, limit).await?;
+    Ok((server, first))
+}
+
 /// A server that was dying when we connected (its listener closed with our
 /// connection still in the accept queue) resets or closes before saying
 /// anything. If that happens before the client has sent a byte, nothing was
 /// exchanged yet and another server can take the client transparently.
 ///
 /// Waits until the server spoke, the client spoke (client-first protocols)
-/// or a grace period passed. Returns what the client said first, taken off
+/// or the attempt's deadline (`limit`, what the connect left of
+/// `CONNECT_TIMEOUT`) passed. Returns what the client said first, taken off
 /// its socket here (one read instead of a peek and a read) and handed to
 /// the relay to send on; or the error to count as a failed connect when the
 /// server closed first.
-async fn opening(client: &mut TcpStream, server: &TcpStream) -> std::io::Result<Vec<u8>> {
+async fn opening(
+    client: &mut TcpStream,
+    server: &TcpStream,
+    limit: Pin<&mut tokio::time::Sleep>,
+) -> std::io::Result<Vec<u8>> {
     let mut byte = [0u8; 1];
     // `poll_read`, not `readable()` and `try_read`: it waits out a false
     // readiness by itself, and after a short read it clears readiness, so
@@ -205,16 +219,21 @@ async fn opening(client: &mut TcpStream, server: &TcpStream) -> std::io::Result<
         },
         // An error on the client's side is the relay's to meet.
         r = first => Ok(r.unwrap_or_default()),
-        _ = tokio::time::sleep(CONNECT_TIMEOUT) => Ok(Vec::new()),
+        _ = limit => Ok(Vec::new()),
     }
 }
 
-/// Connect to a real server (bounded by `CONNECT_TIMEOUT`); the socket has
+/// Connect to a real server, bounded by `limit` (one timer for the
+/// attempt: this connect and the opening after it); the socket has
 /// `TCP_NODELAY`.
-async fn connect(addr: SocketAddr) -> std::io::Result<TcpStream> {
-    match tokio::time::timeout(CONNECT_TIMEOUT, connect_now(addr)).await {
-        Ok(r) => r,
-        Err(_) => Err(std::io::Error::new(
+async fn connect(
+    addr: SocketAddr,
+    limit: Pin<&mut tokio::time::Sleep>,
+) -> std::io::Result<TcpStream> {
+    tokio::select! {
+        biased;
+        r = connect_now(addr) => r,
+        _ = limit => Err(std::io::Error::new(
             std::io::ErrorKind::TimedOut,
             "connect timed out",
         )),
