@@ -531,3 +531,61 @@ fn service_deleted_and_re_added_at_once_binds_again() {
     // Stopping a listener is not an accept error.
     assert!(!d.log().contains("accept failed"), "log:\n{}", d.log());
 }
+
+/// A back end that sends `payload` and its FIN together (MSG_MORE, then
+/// shutdown: one segment for a small payload) on every connection.
+fn speak_and_close(payload: Vec<u8>) -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(c) = c else { break };
+            let payload = payload.clone();
+            thread::spawn(move || {
+                use nix::sys::socket::{send, MsgFlags};
+                use std::os::fd::AsRawFd;
+                let more = MsgFlags::from_bits_retain(libc::MSG_MORE);
+                let mut off = 0;
+                while off < payload.len() {
+                    match send(c.as_raw_fd(), &payload[off..], more) {
+                        Ok(k) => off += k,
+                        Err(_) => return,
+                    }
+                }
+                let _ = c.shutdown(Shutdown::Write);
+                // Hold the socket until the client is done reading.
+                let _ = (&c).read(&mut [0u8; 1]);
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_reply_and_its_fin_arrive_whole_and_together() {
+    let d = Daemon::start_with(NO_CHECKS);
+    for len in [6usize, 10_000, 300_000] {
+        let payload: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
+        let backend = speak_and_close(payload.clone());
+        let v = vip();
+        d.ok(&["-A", "-t", &v.to_string(), "-s", "rr"]);
+        d.ok(&["-a", "-t", &v.to_string(), "-r", &backend.to_string(), "-m"]);
+        let mut s = connect_from("127.0.0.1", v).unwrap();
+        if len > 100_000 {
+            // A slow reader at first: rvsd meets a full socket on the way.
+            thread::sleep(Duration::from_millis(200));
+        }
+        let mut back = Vec::new();
+        s.read_to_end(&mut back).unwrap();
+        assert_eq!(back.len(), len, "all bytes, then EOF");
+        assert!(back == payload, "bytes differ ({len})");
+        if len == 6 {
+            // The reply and the FIN came from the server in one segment,
+            // and rvsd passed them on in one: the client received the
+            // SYN-ACK and that segment, nothing else.
+            let (segs_in, _) = rvs::daemon::sys::tcp_segments(&s).unwrap();
+            assert_eq!(segs_in, 2, "segments the client received");
+        }
+        d.ok(&["-D", "-t", &v.to_string()]);
+    }
+}

@@ -52,6 +52,16 @@ pub fn shutdown_write(sock: &impl AsRawFd) -> std::io::Result<()> {
     }
 }
 
+/// send(2) with `MSG_MORE`: the kernel holds the data back for what the
+/// caller sends next, so a FIN that follows (`shutdown_write`, or close)
+/// leaves in the same segment as the data instead of one of its own.
+pub fn send_more(sock: &impl AsRawFd, buf: &[u8]) -> std::io::Result<usize> {
+    use nix::sys::socket::{send, MsgFlags};
+    // (nix has no name for MSG_MORE.)
+    let flags = MsgFlags::from_bits_retain(libc::MSG_MORE | libc::MSG_NOSIGNAL);
+    send(sock.as_raw_fd(), buf, flags).map_err(Into::into)
+}
+
 /// A pipe for splice(2): bulk data moves socket → pipe → socket inside the
 /// kernel. Created only for a direction that carries bulk data.
 pub struct Pipe {

@@ -535,11 +535,23 @@ fn relay_ready(
     SCRATCH.with_borrow_mut(|buf| {
         let cap = buf.len();
         let mut rb = ReadBuf::new(buf);
-        ready!(Pin::new(from).poll_read(cx, &mut rb))?;
+        ready!(Pin::new(&mut *from).poll_read(cx, &mut rb))?;
         let data = rb.filled();
+        // A short read clears the socket's readiness, all but its "closed"
+        // part; readable again at once therefore means the peer's FIN has
+        // arrived. Then the data goes with MSG_MORE: the FIN this direction
+        // passes on next leaves in the same segment, as HAProxy does,
+        // instead of a segment (and an ACK) of its own.
+        let fin_next = !data.is_empty() && data.len() < cap && readable_now(from.as_ref());
         let mut sent = 0;
         while sent < data.len() {
-            match to.try_write(&data[sent..]) {
+            let r = if fin_next {
+                let to = to.as_ref();
+                to.try_io(Interest::WRITABLE, || sys::send_more(to, &data[sent..]))
+            } else {
+                to.try_write(&data[sent..])
+            };
+            match r {
                 Ok(k) => sent += k,
                 Err(e) if would_block(&e) => break,
                 Err(e) => return Poll::Ready(Err(e)),
@@ -548,6 +560,18 @@ fn relay_ready(
         rest.extend_from_slice(&data[sent..]);
         Poll::Ready(Ok((data.len(), data.len() == cap)))
     })
+}
+
+/// Whether tokio holds `s` readable (or read-closed) right now: a look at
+/// its readiness, with no syscall, no lock and no waker. (`try_io` runs
+/// the closure only when readiness is set; the closure's error, not being
+/// WouldBlock, leaves that readiness as it is.)
+fn readable_now(s: &TcpStream) -> bool {
+    let probe = || Err::<(), _>(std::io::Error::from(std::io::ErrorKind::Other));
+    match s.try_io(Interest::READABLE, probe) {
+        Err(e) => !would_block(&e),
+        Ok(()) => true,
+    }
 }
 
 /// Write out what the peer could not take at once (from `*off` on). A
