@@ -31,13 +31,11 @@ use super::stats::{Counters, Estimator, ServerState};
 pub fn now_ms() -> u64 {
     fn coarse_ms() -> u64 {
         use nix::time::{clock_gettime, ClockId};
-        match clock_gettime(ClockId::CLOCK_MONOTONIC_COARSE) {
-            Ok(t) => t.tv_sec() as u64 * 1000 + t.tv_nsec() as u64 / 1_000_000,
-            // Not on this kernel: the precise clock, in the same units.
-            Err(_) => clock_gettime(ClockId::CLOCK_MONOTONIC)
-                .map(|t| t.tv_sec() as u64 * 1000 + t.tv_nsec() as u64 / 1_000_000)
-                .unwrap_or(0),
-        }
+        // The precise clock, in the same units, if this kernel lacks it.
+        clock_gettime(ClockId::CLOCK_MONOTONIC_COARSE)
+            .or_else(|_| clock_gettime(ClockId::CLOCK_MONOTONIC))
+            .map(|t| t.tv_sec() as u64 * 1000 + t.tv_nsec() as u64 / 1_000_000)
+            .unwrap_or(0)
     }
     static START: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     coarse_ms().saturating_sub(*START.get_or_init(coarse_ms))

@@ -410,19 +410,11 @@ fn forward<'a>(
             // fixed order, with no join or select state in the task.
             let (mut up_done, mut down_done) = (false, false);
             let ended = std::future::poll_fn(|cx| {
-                if !up_done {
-                    match up.as_mut().poll(cx) {
-                        Poll::Ready(Ok(())) => up_done = true,
-                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                        Poll::Pending => {}
-                    }
+                if let Some(e) = poll_direction(up.as_mut(), &mut up_done, cx) {
+                    return Poll::Ready(Err(e));
                 }
-                if !down_done {
-                    match down.as_mut().poll(cx) {
-                        Poll::Ready(Ok(())) => down_done = true,
-                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                        Poll::Pending => {}
-                    }
+                if let Some(e) = poll_direction(down.as_mut(), &mut down_done, cx) {
+                    return Poll::Ready(Err(e));
                 }
                 if up_done && down_done {
                     return Poll::Ready(Ok(true));
@@ -442,6 +434,27 @@ fn forward<'a>(
         }
         account_packets(&client, &counters);
         true
+    }
+}
+
+/// Poll one direction of a relay unless it has ended (`done`); returns the
+/// error that ends the connection, if it failed.
+#[inline(always)] // on every wake-up of every connection
+fn poll_direction(
+    dir: Pin<&mut impl Future<Output = std::io::Result<()>>>,
+    done: &mut bool,
+    cx: &mut std::task::Context<'_>,
+) -> Option<std::io::Error> {
+    if *done {
+        return None;
+    }
+    match dir.poll(cx) {
+        Poll::Ready(Ok(())) => {
+            *done = true;
+            None
+        }
+        Poll::Ready(Err(e)) => Some(e),
+        Poll::Pending => None,
     }
 }
 
