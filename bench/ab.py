@@ -71,13 +71,15 @@ def out_segs():
 
 
 def usage(pids):
-    """CPU ticks and (voluntary, involuntary) switches over all threads."""
-    ticks = vol = inv = 0
+    """CPU ticks, user-space ticks and (voluntary, involuntary) switches
+    over all threads."""
+    ticks = user = vol = inv = 0
     for pid in pids:
         try:
             with open(f"/proc/{pid}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
             ticks += int(fields[11]) + int(fields[12])
+            user += int(fields[11])
             for t in os.listdir(f"/proc/{pid}/task"):
                 with open(f"/proc/{pid}/task/{t}/status") as f:
                     for line in f:
@@ -87,7 +89,7 @@ def usage(pids):
                             inv += int(line.split()[1])
         except (FileNotFoundError, ProcessLookupError):
             pass
-    return ticks, vol, inv
+    return ticks, user, vol, inv
 
 
 class Variant:
@@ -199,7 +201,7 @@ def main():
                 if args.workload == "udp" and v.udp is None:
                     continue
                 pids = pids_of(v.proc)
-                t0, v0, i0 = usage(pids)
+                t0, u0, v0, i0 = usage(pids)
                 s0 = out_segs()
                 perf = subprocess.Popen(["perf", "stat", "-x,", "-e", "raw_syscalls:sys_enter", "-p",
                                          ",".join(map(str, pids))], stderr=subprocess.PIPE, text=True)
@@ -212,7 +214,7 @@ def main():
                     n, secs, p99 = udp(udpbin, v.udp, args.secs)
                 else:
                     n, secs, p99 = wrk(v.tcp, args.secs, args.conns, args.workload == "close")
-                t1, v1, i1 = usage(pids)
+                t1, u1, v1, i1 = usage(pids)
                 segs = out_segs() - s0
                 perf.send_signal(signal.SIGINT)
                 if prof:
@@ -222,11 +224,12 @@ def main():
                 m = re.search(r"^([\d.]+),,raw_syscalls:sys_enter", sc, re.M)
                 n = max(n, 1)
                 calls = float(m.group(1)) / n if m else float("nan")
-                res[v.name].append((n / secs, (t1 - t0) / hz * 1e6 / n, (v1 - v0) * 1000 / n, (i1 - i0) * 1000 / n, p99, calls, segs / n))
+                res[v.name].append((n / secs, (t1 - t0) / hz * 1e6 / n, (v1 - v0) * 1000 / n, (i1 - i0) * 1000 / n, p99, calls, segs / n,
+                                    (u1 - u0) / hz * 1e6 / n))
             print(f"round {r + 1}/{args.rounds}: " + "  ".join(f"{k} {x[-1][0]:.0f}" for k, x in res.items() if x), flush=True)
         print()
         base = None
-        print(f"{'variant':<12}{'rate/s med':>12}{'min':>9}{'max':>9}{'ratio':>7}{'CPU us':>8}{'sleeps/1k':>10}{'preempt/1k':>11}{'p99 us':>8}{'syscalls':>9}{'segs':>6}")
+        print(f"{'variant':<12}{'rate/s med':>12}{'min':>9}{'max':>9}{'ratio':>7}{'CPU us':>8}{'sleeps/1k':>10}{'preempt/1k':>11}{'p99 us':>8}{'syscalls':>9}{'segs':>6}{'user us':>8}")
         for v in variants:
             xs = res[v.name]
             if not xs:
@@ -234,9 +237,9 @@ def main():
             rates = [x[0] for x in xs]
             med = statistics.median(rates)
             base = base or med
-            cols = [statistics.median([x[i] for x in xs]) for i in range(1, 7)]
+            cols = [statistics.median([x[i] for x in xs]) for i in range(1, 8)]
             print(f"{v.name:<12}{med:>12.0f}{min(rates):>9.0f}{max(rates):>9.0f}{med / base:>7.3f}"
-                  f"{cols[0]:>8.2f}{cols[1]:>10.0f}{cols[2]:>11.0f}{cols[3]:>8.0f}{cols[4]:>9.2f}{cols[5]:>6.1f}")
+                  f"{cols[0]:>8.2f}{cols[1]:>10.0f}{cols[2]:>11.0f}{cols[3]:>8.0f}{cols[4]:>9.2f}{cols[5]:>6.1f}{cols[6]:>8.2f}")
         # Paired ratios against the first variant, round by round.
         first = variants[0].name
         for v in variants[1:]:

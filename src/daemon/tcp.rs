@@ -404,7 +404,9 @@ fn forward<'a>(
             // Pinned in place: the task's size is what an idle connection
             // costs, so nothing is stored twice.
             let (mut up, mut down) = (std::pin::pin!(up), std::pin::pin!(down));
-            let mut idle = std::pin::pin!(idle_watch(&info, shared));
+            let mut idle = Idle {
+                timer: std::pin::pin!(None),
+            };
             // Both directions until both have ended (the first error ends
             // the connection), or the idle limit: polled by hand, in a
             // fixed order, with no join or select state in the task.
@@ -419,7 +421,7 @@ fn forward<'a>(
                 if up_done && down_done {
                     return Poll::Ready(Ok(true));
                 }
-                idle.as_mut().poll(cx).map(|()| Ok(false))
+                idle.poll(cx, &info, shared).map(|()| Ok(false))
             })
             .await;
             match ended {
@@ -526,6 +528,9 @@ fn pump<'a, 's>(
                 break;
             }
         }
+        // The FIN counts as traffic: the half-closed limit runs from it (as
+        // a FIN restarts the kernel's timer).
+        info.touch();
         if info.state() == ConnState::Established {
             sys::shutdown_write(to.as_ref())?;
         }
@@ -644,15 +649,48 @@ async fn splice_pump(
     }
 }
 
-/// Resolves when the connection has been idle longer than its state allows.
-async fn idle_watch(info: &ConnInfo, shared: &Shared) {
-    loop {
-        let limit = info.idle_limit_ms(&shared.timeouts);
-        let idle = now_ms().saturating_sub(info.last.load(Relaxed));
-        if idle >= limit {
-            return;
+/// The idle limit of one connection (`--set tcp tcpfin`), on one timer.
+/// Traffic does not touch the timer (it only stamps `last`); when the timer
+/// fires, the limit is checked against `last` and the timer set again for
+/// the rest. The timer is set for at most the half-closed limit from now,
+/// so that a FIN, which may shorten the limit (to `tcpfin` from the FIN),
+/// never has to move it: an idle established connection is looked at every
+/// `tcpfin` seconds instead. Polled only when it fired, so a wake-up for traffic costs one
+/// load, not a timer poll.
+struct Idle<'t> {
+    timer: Pin<&'t mut Option<tokio::time::Sleep>>,
+}
+
+impl Idle<'_> {
+    /// Ready once the connection has been idle longer than its state allows.
+    fn poll(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        info: &ConnInfo,
+        shared: &Shared,
+    ) -> Poll<()> {
+        if let Some(t) = self.timer.as_ref().as_pin_ref() {
+            if !t.is_elapsed() {
+                return Poll::Pending;
+            }
         }
-        tokio::time::sleep(Duration::from_millis(limit - idle)).await;
+        let last = info.last.load(Relaxed);
+        let limit = info.idle_limit_ms(&shared.timeouts);
+        let idle = now_ms().saturating_sub(last);
+        if idle >= limit {
+            return Poll::Ready(());
+        }
+        let wait = (limit - idle).min(shared.timeouts.tcpfin_ms()).max(1);
+        let at = tokio::time::Instant::now() + Duration::from_millis(wait);
+        match self.timer.as_mut().as_pin_mut() {
+            Some(t) => t.reset(at),
+            None => self.timer.set(Some(tokio::time::sleep_until(at))),
+        }
+        // (Ready at once only if already due by the timer's own clock.)
+        match self.timer.as_mut().as_pin_mut() {
+            Some(t) => t.poll(cx),
+            None => Poll::Pending,
+        }
     }
 }
 
