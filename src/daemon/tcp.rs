@@ -10,6 +10,7 @@
 //! socket), read when the connection ends.
 
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
@@ -388,16 +389,29 @@ fn forward<'a>(
         let _reg = rt.state.register(info.clone());
         let binding = Binding::new(dest, info.clone());
         let counters = [&rt.state.counters, &dest.state.counters];
+        // Per direction: waiting for its socket to become readable (and
+        // registered to be woken when it does). Atomic only because the
+        // task must be Send; it never leaves its thread.
+        let parked = [AtomicBool::new(false), AtomicBool::new(false)];
         {
             let (mut cr, cw) = client.split();
             let (mut sr, sw) = server.split();
             let up = async {
-                let r = pump(&mut cr, &sw, first, &info, &counters, true).await;
+                let r = pump(&mut cr, &sw, first, &info, &counters, true, &parked[0]).await;
                 binding.closing(ConnState::CloseWait);
                 r
             };
             let down = async {
-                let r = pump(&mut sr, &cw, Vec::new(), &info, &counters, false).await;
+                let r = pump(
+                    &mut sr,
+                    &cw,
+                    Vec::new(),
+                    &info,
+                    &counters,
+                    false,
+                    &parked[1],
+                )
+                .await;
                 binding.closing(ConnState::FinWait);
                 r
             };
@@ -409,13 +423,18 @@ fn forward<'a>(
             };
             // Both directions until both have ended (the first error ends
             // the connection), or the idle limit: polled by hand, in a
-            // fixed order, with no join or select state in the task.
+            // fixed order, with no join or select state in the task. A
+            // direction parked on a socket that is still not readable did
+            // not wake the task: it is not polled (its waker stays
+            // registered with the socket).
             let (mut up_done, mut down_done) = (false, false);
             let ended = std::future::poll_fn(|cx| {
-                if let Some(e) = poll_direction(up.as_mut(), &mut up_done, cx) {
+                let still = parked[0].load(Relaxed) && !readable_now(cw.as_ref());
+                if let Some(e) = poll_direction(up.as_mut(), &mut up_done, still, cx) {
                     return Poll::Ready(Err(e));
                 }
-                if let Some(e) = poll_direction(down.as_mut(), &mut down_done, cx) {
+                let still = parked[1].load(Relaxed) && !readable_now(sw.as_ref());
+                if let Some(e) = poll_direction(down.as_mut(), &mut down_done, still, cx) {
                     return Poll::Ready(Err(e));
                 }
                 if up_done && down_done {
@@ -439,15 +458,17 @@ fn forward<'a>(
     }
 }
 
-/// Poll one direction of a relay unless it has ended (`done`); returns the
-/// error that ends the connection, if it failed.
+/// Poll one direction of a relay unless it has ended (`done`) or waits
+/// for a readiness that has not come (`parked`); returns the error that
+/// ends the connection, if it failed.
 #[inline(always)] // on every wake-up of every connection
 fn poll_direction(
     dir: Pin<&mut impl Future<Output = std::io::Result<()>>>,
     done: &mut bool,
+    parked: bool,
     cx: &mut std::task::Context<'_>,
 ) -> Option<std::io::Error> {
-    if *done {
+    if *done || parked {
         return None;
     }
     match dir.poll(cx) {
@@ -492,6 +513,7 @@ fn pump<'a, 's>(
     info: &'a ConnInfo,
     counters: &'a [&'a Counters; 2],
     inbound: bool,
+    parked: &'a AtomicBool,
 ) -> impl Future<Output = std::io::Result<()>> + use<'a, 's> {
     async move {
         let count = |n: usize| {
@@ -523,7 +545,8 @@ fn pump<'a, 's>(
                     break;
                 }
             }
-            (n, full) = std::future::poll_fn(|cx| relay_ready(cx, from, to, &mut rest)).await?;
+            (n, full) =
+                std::future::poll_fn(|cx| relay_ready(cx, from, to, &mut rest, parked)).await?;
             if n == 0 {
                 break;
             }
@@ -549,11 +572,20 @@ fn relay_ready(
     from: &mut ReadHalf<'_>,
     to: &WriteHalf<'_>,
     rest: &mut Vec<u8>,
+    parked: &AtomicBool,
 ) -> Poll<std::io::Result<(usize, bool)>> {
     SCRATCH.with_borrow_mut(|buf| {
         let cap = buf.len();
         let mut rb = ReadBuf::new(buf);
-        ready!(Pin::new(&mut *from).poll_read(cx, &mut rb))?;
+        let Poll::Ready(read) = Pin::new(&mut *from).poll_read(cx, &mut rb) else {
+            // Parked only if the waker was registered with the socket: not
+            // when tokio's budget ran out (then the task is woken anyway,
+            // by tokio, and this read must be polled again).
+            parked.store(tokio::task::coop::has_budget_remaining(), Relaxed);
+            return Poll::Pending;
+        };
+        parked.store(false, Relaxed);
+        read?;
         let data = rb.filled();
         // A short read clears the socket's readiness, all but its "closed"
         // part; readable again at once therefore means the peer's FIN has
@@ -582,14 +614,10 @@ fn relay_ready(
 
 /// Whether tokio holds `s` readable (or read-closed) right now: a look at
 /// its readiness, with no syscall, no lock and no waker. (`try_io` runs
-/// the closure only when readiness is set; the closure's error, not being
-/// WouldBlock, leaves that readiness as it is.)
+/// the closure only when readiness is set; only a WouldBlock from it
+/// would clear that readiness.)
 fn readable_now(s: &TcpStream) -> bool {
-    let probe = || Err::<(), _>(std::io::Error::from(std::io::ErrorKind::Other));
-    match s.try_io(Interest::READABLE, probe) {
-        Err(e) => !would_block(&e),
-        Ok(()) => true,
-    }
+    s.try_io(Interest::READABLE, || Ok(())).is_ok()
 }
 
 /// Write out what the peer could not take at once (from `*off` on). A
