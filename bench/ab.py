@@ -6,15 +6,18 @@ minute on a shared host lands on one proxy only. This script starts every
 variant at once (each on its own port, all idle but the one measured), and
 alternates short runs of one workload between them, round after round, so
 that each variant sees the same noise. It prints medians, min/max and the
-ratio of each variant to the first, plus CPU time, syscalls and context
-switches per request of the proxy's threads (sleeps = voluntary, preempted
-= involuntary), and TCP segments sent on the host per request (client,
-proxy and back ends together).
+ratio of each variant to the first, plus CPU time (all, and user space
+alone: "user us"), syscalls and context switches per request of the
+proxy's threads (sleeps = voluntary, preempted = involuntary), and TCP
+segments sent on the host per request (client, proxy and back ends
+together). CPU times come from /proc in clock ticks: compare medians of
+several rounds.
 
   sudo bench/ab.py [--workload ka|close|udp] [--rounds N] [--secs S] VARIANT...
 
 VARIANT is NAME=SPEC, SPEC one of:
-  rvs[:ARGS]            target/release/rvsd with extra rvsd ARGS
+  rvs[:ARGS]            target/release/rvsd with extra rvsd ARGS (two
+                        data-plane threads unless ARGS set --worker-threads)
   rvs@PATH[:ARGS]       another rvsd binary (a build from another commit)
   haproxy-Nt, nginx-Nw, pen
 e.g. bench/ab.py base=rvs new=rvs@/tmp/rvsd-new h=haproxy-1t
@@ -109,7 +112,12 @@ class Variant:
             rvsadm = os.path.join(ROOT, "target/release/rvsadm")
             sock = f"{w}/{self.name}.sock"
             env = dict(os.environ)
-            self.proc = start(tp + [binary] + (m.group(2) or "").split() + [
+            args = (m.group(2) or "").split()
+            if not any(a.startswith("--worker-threads") for a in args):
+                # As bench/compare.sh's "rvs": rvsd's default is one thread
+                # per CPU it may use, and taskset leaves it one.
+                args = ["--worker-threads", "2"] + args
+            self.proc = start(tp + [binary] + args + [
                 "--socket", sock, "--state-dir", f"{w}/{self.name}-state", "--log-level", "warn",
                 "--drain-timeout", "1"], stderr=open(f"{w}/{self.name}.err", "w"), env=env)
             for _ in range(400):
