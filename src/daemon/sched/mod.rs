@@ -155,8 +155,8 @@ fn build_with(
     let fallback = flags & SCHED_FLAG_1 != 0;
     let port = flags & SCHED_FLAG_2 != 0;
     Some(match (name, carry) {
-        ("rr", Some(CarryInner::Rr(cursor))) => Box::new(rr::Rr::new(cursor)),
-        ("rr", _) => Box::new(rr::Rr::new(None)),
+        ("rr", Some(CarryInner::Rr(cursor))) => Box::new(rr::Rr::new(dests, cursor)),
+        ("rr", _) => Box::new(rr::Rr::new(dests, None)),
         ("wrr", Some(CarryInner::Wrr(cw))) => Box::new(wrr::Wrr::new(dests, Some(cw))),
         ("wrr", _) => Box::new(wrr::Wrr::new(dests, None)),
         ("lc", _) => Box::new(lc::Lc),

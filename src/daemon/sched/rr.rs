@@ -6,58 +6,69 @@
 //! blocked (OVERLOAD widened) and has weight > 0; the pick becomes the
 //! cursor. From the head (no cursor) a single pass over the list is made.
 //!
-//! The cursor is kept as the server's list index *and* address: within one
-//! build the index is used; across a rebuild ([`super::rebuild`]) it is
-//! re-found by address, and if that server is gone the walk starts from the
-//! head (the kernel instead steps back to the deleted server's predecessor).
+//! The cursor is the server's list index; across a rebuild
+//! ([`super::rebuild`]) it is carried by address and re-found in the new
+//! list, and if that server is gone the walk starts from the head (the
+//! kernel instead steps back to the deleted server's predecessor). Picks
+//! take no lock: the cursor moves by compare-and-swap.
 
 use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering::Relaxed;
 
 use super::{Carry, CarryInner, Dest, PickCtx, Scheduler};
 
+/// The cursor at the list head (nothing picked yet).
+const HEAD: usize = usize::MAX;
+
 #[derive(Debug)]
 pub struct Rr {
-    /// Last picked server: (index in `dests`, its address); `None` = head.
-    cursor: Mutex<Option<(usize, SocketAddr)>>,
+    /// Index in `dests` of the last picked server, or [`HEAD`]. Moved by
+    /// compare-and-swap: picks on different threads take no lock, and each
+    /// one continues from the pick before it, as under the kernel's lock.
+    cursor: AtomicUsize,
+    /// The servers' addresses, for carrying the cursor across a rebuild.
+    addrs: Vec<SocketAddr>,
 }
 
 impl Rr {
-    pub fn new(cursor: Option<SocketAddr>) -> Rr {
-        // The index is resolved lazily on the first pick (usize::MAX never
-        // matches, so the address is looked up).
+    /// For `dests`, continuing after `cursor` (the previous build's last
+    /// pick) if that server is still in the list, else from the head.
+    pub fn new(dests: &[Dest], cursor: Option<SocketAddr>) -> Rr {
+        let at = cursor.and_then(|a| dests.iter().position(|d| d.addr == a));
         Rr {
-            cursor: Mutex::new(cursor.map(|a| (usize::MAX, a))),
+            cursor: AtomicUsize::new(at.unwrap_or(HEAD)),
+            addrs: dests.iter().map(|d| d.addr).collect(),
         }
-    }
-}
-
-/// Where the cursor currently is in `dests`, if that server is still there.
-fn resolve(dests: &[Dest], cursor: Option<(usize, SocketAddr)>) -> Option<usize> {
-    let (i, addr) = cursor?;
-    match dests.get(i) {
-        Some(d) if d.addr == addr => Some(i),
-        _ => dests.iter().position(|d| d.addr == addr),
     }
 }
 
 impl Scheduler for Rr {
     fn pick(&self, dests: &[Dest], ctx: &PickCtx<'_>) -> Option<usize> {
         let n = dests.len();
-        let mut cursor = self.cursor.lock().unwrap_or_else(|e| e.into_inner());
-        let start = resolve(dests, *cursor).map_or(0, |c| c + 1);
-        // From the element after the cursor to the end, then from the head
-        // up to (and including) the cursor itself; from the head: one pass.
-        let picked = (start..n)
-            .chain(0..start.min(n))
-            .find(|&i| !ctx.blocked(dests, i) && dests[i].weight > 0)?;
-        *cursor = Some((picked, dests[picked].addr));
-        Some(picked)
+        let mut cursor = self.cursor.load(Relaxed);
+        loop {
+            let start = if cursor < n { cursor + 1 } else { 0 };
+            // From the element after the cursor to the end, then from the
+            // head up to (and including) the cursor itself; from the head:
+            // one pass.
+            let picked = (start..n)
+                .chain(0..start.min(n))
+                .find(|&i| !ctx.blocked(dests, i) && dests[i].weight > 0)?;
+            match self
+                .cursor
+                .compare_exchange_weak(cursor, picked, Relaxed, Relaxed)
+            {
+                Ok(_) => return Some(picked),
+                // Another thread picked meanwhile: walk on from its pick.
+                Err(now) => cursor = now,
+            }
+        }
     }
 
     fn carry(&self) -> Option<Carry> {
-        let cursor = self.cursor.lock().unwrap_or_else(|e| e.into_inner());
-        Some(Carry(CarryInner::Rr(cursor.map(|(_, a)| a))))
+        let cursor = self.addrs.get(self.cursor.load(Relaxed)).copied();
+        Some(Carry(CarryInner::Rr(cursor)))
     }
 }
 
@@ -100,6 +111,36 @@ mod tests {
         assert_eq!(s.pick(&d, &ctx(&[])), Some(0));
         assert_eq!(s.pick(&d, &ctx(&[1])), Some(2));
         assert_eq!(s.pick(&d, &ctx(&[])), Some(0));
+    }
+
+    #[test]
+    fn concurrent_picks_keep_the_rotation() {
+        // Four threads pick at once: every pick still continues from the
+        // one before it, so the servers come out exactly evenly.
+        let d = dests(&[1, 1, 1]);
+        let s = build("rr", 0, &d).unwrap();
+        let counts = std::thread::scope(|sc| {
+            let hs: Vec<_> = (0..4)
+                .map(|_| {
+                    sc.spawn(|| {
+                        let mut c = [0usize; 3];
+                        for _ in 0..30_000 {
+                            c[s.pick(&d, &ctx(&[])).unwrap()] += 1;
+                        }
+                        c
+                    })
+                })
+                .collect();
+            hs.into_iter()
+                .map(|h| h.join().unwrap())
+                .fold([0; 3], |mut a, c| {
+                    for i in 0..3 {
+                        a[i] += c[i];
+                    }
+                    a
+                })
+        });
+        assert_eq!(counts, [40_000; 3]);
     }
 
     #[test]

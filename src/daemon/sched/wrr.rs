@@ -15,23 +15,41 @@
 //! `cw = mw` if `cw > mw || cw == 0`, else if `di > 1`,
 //! `cw = (cw / di) * di + 1`.
 
-use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
 
 use super::util::gcd;
 use super::{Carry, CarryInner, Dest, PickCtx, Scheduler};
 
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 struct Mark {
     /// Last picked list index; `None` = the list head.
     cl: Option<usize>,
     cw: i64,
 }
 
+impl Mark {
+    /// In one word: `cl + 1` (0 for the head) above, `cw` below (weights,
+    /// and so `cw`, are at most `i32::MAX`).
+    fn pack(self) -> u64 {
+        (self.cl.map_or(0, |c| c as u64 + 1) << 32) | (self.cw as i32 as u32 as u64)
+    }
+
+    fn unpack(v: u64) -> Mark {
+        Mark {
+            cl: (v >> 32).checked_sub(1).map(|c| c as usize),
+            cw: (v as u32) as i32 as i64,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Wrr {
     di: i64,
     mw: i64,
-    mark: Mutex<Mark>,
+    /// The packed [`Mark`], moved by compare-and-swap: picks on different
+    /// threads take no lock, and each continues from the one before it.
+    mark: AtomicU64,
 }
 
 impl Wrr {
@@ -50,18 +68,15 @@ impl Wrr {
         Wrr {
             di,
             mw,
-            mark: Mutex::new(Mark { cl: None, cw }),
+            mark: AtomicU64::new(Mark { cl: None, cw }.pack()),
         }
     }
 }
 
-impl Scheduler for Wrr {
-    fn pick(&self, dests: &[Dest], ctx: &PickCtx<'_>) -> Option<usize> {
-        if self.mw == 0 {
-            return None;
-        }
+impl Wrr {
+    /// One pick from mark `m`, moving it on.
+    fn walk(&self, dests: &[Dest], ctx: &PickCtx<'_>, m: &mut Mark) -> Option<usize> {
         let n = dests.len();
-        let mut m = self.mark.lock().unwrap_or_else(|e| e.into_inner());
         let last = m.cl.filter(|&c| c < n);
         let mut start = last.map_or(0, |c| c + 1);
         let mut stop: Option<usize> = None;
@@ -95,10 +110,33 @@ impl Scheduler for Wrr {
             }
         }
     }
+}
+
+impl Scheduler for Wrr {
+    fn pick(&self, dests: &[Dest], ctx: &PickCtx<'_>) -> Option<usize> {
+        if self.mw == 0 {
+            return None;
+        }
+        let mut cur = self.mark.load(Relaxed);
+        loop {
+            let mut m = Mark::unpack(cur);
+            let picked = self.walk(dests, ctx, &mut m);
+            let next = m.pack();
+            if next == cur {
+                return picked;
+            }
+            match self.mark.compare_exchange_weak(cur, next, Relaxed, Relaxed) {
+                Ok(_) => return picked,
+                // Another thread picked meanwhile: walk on from its mark.
+                Err(now) => cur = now,
+            }
+        }
+    }
 
     fn carry(&self) -> Option<Carry> {
-        let m = self.mark.lock().unwrap_or_else(|e| e.into_inner());
-        Some(Carry(CarryInner::Wrr(m.cw)))
+        Some(Carry(CarryInner::Wrr(
+            Mark::unpack(self.mark.load(Relaxed)).cw,
+        )))
     }
 }
 
@@ -110,6 +148,36 @@ mod tests {
 
     fn seq(s: &dyn Scheduler, d: &[Dest], k: usize) -> Vec<usize> {
         (0..k).map(|_| s.pick(d, &ctx(&[])).unwrap()).collect()
+    }
+
+    #[test]
+    fn concurrent_picks_keep_the_weights() {
+        // Four threads pick at once; each pick continues from the one
+        // before it, so whole rounds (3 + 2 + 1 picks) come out exactly.
+        let d = dests(&[3, 2, 1]);
+        let s = build("wrr", 0, &d).unwrap();
+        let counts = std::thread::scope(|sc| {
+            let hs: Vec<_> = (0..4)
+                .map(|_| {
+                    sc.spawn(|| {
+                        let mut c = [0usize; 3];
+                        for _ in 0..30_000 {
+                            c[s.pick(&d, &ctx(&[])).unwrap()] += 1;
+                        }
+                        c
+                    })
+                })
+                .collect();
+            hs.into_iter()
+                .map(|h| h.join().unwrap())
+                .fold([0; 3], |mut a, c| {
+                    for i in 0..3 {
+                        a[i] += c[i];
+                    }
+                    a
+                })
+        });
+        assert_eq!(counts, [60_000, 40_000, 20_000]);
     }
 
     #[test]
