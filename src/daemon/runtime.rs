@@ -163,13 +163,20 @@ impl Drop for Template {
     }
 }
 
+/// Parts of a service's connection registry (a power of two).
+const SHARDS: usize = 16;
+
 /// State of one virtual service that survives edits of its definition.
 #[derive(Debug, Default)]
 pub struct ServiceState {
     pub counters: Counters,
     pub est: Estimator,
     next_conn: AtomicU64,
-    conns: Mutex<HashMap<u64, Arc<ConnInfo>>>,
+    /// Live connections for `-L -c`, in one part per data-plane thread
+    /// (modulo [`SHARDS`]): a connection's thread is the only one that
+    /// adds or removes it, so the lock is not contended (only a listing
+    /// takes it from elsewhere).
+    conns: [Mutex<HashMap<u64, Arc<ConnInfo>>>; SHARDS],
     templates: Mutex<HashMap<IpAddr, Template>>,
     /// Live connections and flows of this service (for draining).
     pub live: AtomicUsize,
@@ -178,8 +185,13 @@ pub struct ServiceState {
 impl ServiceState {
     /// Register a connection for `-L -c`; the guard unregisters it.
     pub fn register(self: &Arc<Self>, info: Arc<ConnInfo>) -> ConnRegistration {
-        let id = self.next_conn.fetch_add(1, Relaxed);
-        self.conns.lock().expect("conns lock").insert(id, info);
+        // The low bits of the id name the part.
+        let shard = super::workers::this_thread() % SHARDS;
+        let id = (self.next_conn.fetch_add(1, Relaxed) << SHARDS.trailing_zeros()) | shard as u64;
+        self.conns[shard]
+            .lock()
+            .expect("conns lock")
+            .insert(id, info);
         ConnRegistration {
             svc: self.clone(),
             id,
@@ -196,7 +208,11 @@ pub struct ConnRegistration {
 
 impl Drop for ConnRegistration {
     fn drop(&mut self) {
-        self.svc.conns.lock().expect("conns lock").remove(&self.id);
+        let shard = (self.id % SHARDS as u64) as usize;
+        self.svc.conns[shard]
+            .lock()
+            .expect("conns lock")
+            .remove(&self.id);
     }
 }
 
@@ -448,18 +464,21 @@ impl ServiceRt {
                 template: true,
             });
         }
-        for c in self.state.conns.lock().expect("conns lock").values() {
-            let idle = now.saturating_sub(c.last.load(Relaxed));
-            let left = c.idle_limit_ms(timeouts).saturating_sub(idle);
-            out.push(ConnEntry {
-                proto,
-                client: c.client,
-                virt: vip,
-                dest: c.dest,
-                state: c.state().name().to_string(),
-                expires: left.div_ceil(1000) as u32,
-                template: false,
-            });
+        for part in &self.state.conns {
+            let part = part.lock().expect("conns lock");
+            for c in part.values() {
+                let idle = now.saturating_sub(c.last.load(Relaxed));
+                let left = c.idle_limit_ms(timeouts).saturating_sub(idle);
+                out.push(ConnEntry {
+                    proto,
+                    client: c.client,
+                    virt: vip,
+                    dest: c.dest,
+                    state: c.state().name().to_string(),
+                    expires: left.div_ceil(1000) as u32,
+                    template: false,
+                });
+            }
         }
     }
 }

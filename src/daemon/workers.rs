@@ -12,6 +12,17 @@ use std::sync::mpsc;
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
+thread_local! {
+    /// Index of this data-plane thread (0 on any other thread).
+    static INDEX: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Index of the data-plane thread this runs on (0 on other threads): lets
+/// shared state keep a part per thread, so threads do not contend.
+pub fn this_thread() -> usize {
+    INDEX.get()
+}
+
 /// The running data-plane threads.
 pub struct Workers {
     handles: Vec<Handle>,
@@ -29,6 +40,7 @@ impl Workers {
             std::thread::Builder::new()
                 .name(format!("rvs-dp-{i}"))
                 .spawn(move || {
+                    INDEX.set(i);
                     let rt = match tokio::runtime::Builder::new_current_thread()
                         .enable_all()
                         .build()
