@@ -9,27 +9,86 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 
+use super::workers;
 use crate::ctl::proto::{Rates, Stats};
 
-/// Cumulative traffic counters (never reset; `-Z` moves a zero point).
-#[derive(Debug, Default)]
+/// Cumulative traffic counters (never reset; `-Z` moves a zero point), in
+/// one part per data-plane thread, as the kernel keeps its per CPU: a
+/// thread adds only to its own part, on a cache line of its own, and a
+/// read sums the parts.
+#[derive(Debug)]
 pub struct Counters {
-    pub conns: AtomicU64,
-    pub inpkts: AtomicU64,
-    pub outpkts: AtomicU64,
-    pub inbytes: AtomicU64,
-    pub outbytes: AtomicU64,
+    parts: Box<[Part]>,
+}
+
+#[derive(Debug, Default)]
+#[repr(align(128))] // a line pair: neighbouring parts never share one
+struct Part {
+    conns: AtomicU64,
+    inpkts: AtomicU64,
+    outpkts: AtomicU64,
+    inbytes: AtomicU64,
+    outbytes: AtomicU64,
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Counters {
+            parts: (0..workers::count()).map(|_| Part::default()).collect(),
+        }
+    }
 }
 
 impl Counters {
-    pub fn snapshot(&self) -> Stats {
-        Stats {
-            conns: self.conns.load(Relaxed),
-            inpkts: self.inpkts.load(Relaxed),
-            outpkts: self.outpkts.load(Relaxed),
-            inbytes: self.inbytes.load(Relaxed),
-            outbytes: self.outbytes.load(Relaxed),
+    /// This thread's part (a thread outside the data plane shares the
+    /// first).
+    #[inline]
+    fn mine(&self) -> &Part {
+        self.parts
+            .get(workers::this_thread())
+            .unwrap_or(&self.parts[0])
+    }
+
+    /// A connection (or UDP flow) was bound.
+    #[inline]
+    pub fn add_conn(&self) {
+        self.mine().conns.fetch_add(1, Relaxed);
+    }
+
+    /// Packets and bytes from the client.
+    #[inline]
+    pub fn add_in(&self, pkts: u64, bytes: u64) {
+        let p = self.mine();
+        if pkts > 0 {
+            p.inpkts.fetch_add(pkts, Relaxed);
         }
+        if bytes > 0 {
+            p.inbytes.fetch_add(bytes, Relaxed);
+        }
+    }
+
+    /// Packets and bytes to the client.
+    #[inline]
+    pub fn add_out(&self, pkts: u64, bytes: u64) {
+        let p = self.mine();
+        if pkts > 0 {
+            p.outpkts.fetch_add(pkts, Relaxed);
+        }
+        if bytes > 0 {
+            p.outbytes.fetch_add(bytes, Relaxed);
+        }
+    }
+
+    pub fn snapshot(&self) -> Stats {
+        let mut s = Stats::default();
+        for p in self.parts.iter() {
+            s.conns += p.conns.load(Relaxed);
+            s.inpkts += p.inpkts.load(Relaxed);
+            s.outpkts += p.outpkts.load(Relaxed);
+            s.inbytes += p.inbytes.load(Relaxed);
+            s.outbytes += p.outbytes.load(Relaxed);
+        }
+        s
     }
 }
 

@@ -383,8 +383,8 @@ fn forward<'a>(
     async move {
         // (Both sockets have TCP_NODELAY already: the client's from the
         // listener, the server's from `connect`.)
-        rt.state.counters.conns.fetch_add(1, Relaxed);
-        dest.state.counters.conns.fetch_add(1, Relaxed);
+        rt.state.counters.add_conn();
+        dest.state.counters.add_conn();
         let info = Arc::new(ConnInfo::new(peer, dest.addr, ConnState::Established));
         let _reg = rt.state.register(info.clone());
         let binding = Binding::new(dest, info.clone());
@@ -520,9 +520,9 @@ fn pump<'a, 's>(
             info.touch();
             for c in counters {
                 if inbound {
-                    c.inbytes.fetch_add(n as u64, Relaxed);
+                    c.add_in(0, n as u64);
                 } else {
-                    c.outbytes.fetch_add(n as u64, Relaxed);
+                    c.add_out(0, n as u64);
                 }
             }
         };
@@ -728,7 +728,7 @@ impl Idle<'_> {
 fn account_packets(client: &TcpStream, counters: &[&Counters; 2]) {
     let (inpkts, outpkts) = sys::tcp_segments(client).unwrap_or((0, 0));
     for c in counters {
-        c.inpkts.fetch_add(inpkts, Relaxed);
-        c.outpkts.fetch_add(outpkts, Relaxed);
+        c.add_in(inpkts, 0);
+        c.add_out(outpkts, 0);
     }
 }

@@ -140,12 +140,8 @@ fn flow_key(client: SocketAddr, rt: &ServiceRt) -> Option<FlowKey> {
     if let Some(net) = pick.template {
         rt.release_template(net, false);
     }
-    rt.state.counters.conns.fetch_add(1, Relaxed);
-    rt.dests[pick.index]
-        .state
-        .counters
-        .conns
-        .fetch_add(1, Relaxed);
+    rt.state.counters.add_conn();
+    rt.dests[pick.index].state.counters.add_conn();
     Some((client, Some(rt.dests[pick.index].addr)))
 }
 
@@ -174,8 +170,7 @@ fn count_in(flow: &Flow, n: usize, rt: &ServiceRt) {
     flow.info.touch();
     let dest = rt.dests.get(flow.dest).map(|d| &d.state.counters);
     for c in std::iter::once(&rt.state.counters).chain(dest) {
-        c.inpkts.fetch_add(1, Relaxed);
-        c.inbytes.fetch_add(n as u64, Relaxed);
+        c.add_in(1, n as u64);
     }
 }
 
@@ -250,8 +245,8 @@ async fn open_flow(
         return None;
     }
     if fixed.is_none() {
-        rt.state.counters.conns.fetch_add(1, Relaxed);
-        dest.state.counters.conns.fetch_add(1, Relaxed);
+        rt.state.counters.add_conn();
+        dest.state.counters.add_conn();
     }
     let permit = shared.conn_limit.clone().try_acquire_owned().ok()?;
     let upstream = Arc::new(upstream);
@@ -356,7 +351,6 @@ fn counted(info: &ConnInfo, counters: &[&Counters; 2], datagrams: usize, bytes: 
     }
     info.touch();
     for c in counters {
-        c.outpkts.fetch_add(datagrams as u64, Relaxed);
-        c.outbytes.fetch_add(bytes as u64, Relaxed);
+        c.add_out(datagrams as u64, bytes as u64);
     }
 }

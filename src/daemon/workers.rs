@@ -17,10 +17,18 @@ thread_local! {
     static INDEX: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
+/// How many data-plane threads were started (at least 1).
+static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+
 /// Index of the data-plane thread this runs on (0 on other threads): lets
 /// shared state keep a part per thread, so threads do not contend.
 pub fn this_thread() -> usize {
     INDEX.get()
+}
+
+/// How many data-plane threads run (1 before any start).
+pub fn count() -> usize {
+    STARTED.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// The running data-plane threads.
@@ -32,6 +40,7 @@ pub struct Workers {
 impl Workers {
     /// Start `n` threads (at least one), each with its runtime.
     pub fn start(n: usize) -> std::io::Result<Workers> {
+        STARTED.store(n.max(1), std::sync::atomic::Ordering::Relaxed);
         let mut handles = Vec::with_capacity(n);
         let mut stops = Vec::with_capacity(n);
         for i in 0..n.max(1) {
