@@ -74,7 +74,7 @@ impl Scheduler for Rr {
 
 #[cfg(test)]
 mod tests {
-    use super::super::util::testing::{ctx, dests, down, overload};
+    use super::super::util::testing::{ctx, dests, down, overload, picked_concurrently};
     use super::super::{build, rebuild};
     use super::*;
 
@@ -119,27 +119,7 @@ mod tests {
         // one before it, so the servers come out exactly evenly.
         let d = dests(&[1, 1, 1]);
         let s = build("rr", 0, &d).unwrap();
-        let counts = std::thread::scope(|sc| {
-            let hs: Vec<_> = (0..4)
-                .map(|_| {
-                    sc.spawn(|| {
-                        let mut c = [0usize; 3];
-                        for _ in 0..30_000 {
-                            c[s.pick(&d, &ctx(&[])).unwrap()] += 1;
-                        }
-                        c
-                    })
-                })
-                .collect();
-            hs.into_iter()
-                .map(|h| h.join().unwrap())
-                .fold([0; 3], |mut a, c| {
-                    for i in 0..3 {
-                        a[i] += c[i];
-                    }
-                    a
-                })
-        });
+        let counts = picked_concurrently(&*s, &d);
         assert_eq!(counts, [40_000; 3]);
     }
 

@@ -142,7 +142,7 @@ impl Scheduler for Wrr {
 
 #[cfg(test)]
 mod tests {
-    use super::super::util::testing::{ctx, dests, overload};
+    use super::super::util::testing::{ctx, dests, overload, picked_concurrently};
     use super::super::{build, rebuild};
     use super::*;
 
@@ -156,27 +156,7 @@ mod tests {
         // before it, so whole rounds (3 + 2 + 1 picks) come out exactly.
         let d = dests(&[3, 2, 1]);
         let s = build("wrr", 0, &d).unwrap();
-        let counts = std::thread::scope(|sc| {
-            let hs: Vec<_> = (0..4)
-                .map(|_| {
-                    sc.spawn(|| {
-                        let mut c = [0usize; 3];
-                        for _ in 0..30_000 {
-                            c[s.pick(&d, &ctx(&[])).unwrap()] += 1;
-                        }
-                        c
-                    })
-                })
-                .collect();
-            hs.into_iter()
-                .map(|h| h.join().unwrap())
-                .fold([0; 3], |mut a, c| {
-                    for i in 0..3 {
-                        a[i] += c[i];
-                    }
-                    a
-                })
-        });
+        let counts = picked_concurrently(&*s, &d);
         assert_eq!(counts, [60_000, 40_000, 20_000]);
     }
 
