@@ -682,9 +682,9 @@ async fn splice_pump(
 /// fires, the limit is checked against `last` and the timer set again for
 /// the rest. The timer is set for at most the half-closed limit from now,
 /// so that a FIN, which may shorten the limit (to `tcpfin` from the FIN),
-/// never has to move it: an idle established connection is looked at every
-/// `tcpfin` seconds instead. Polled only when it fired, so a wake-up for traffic costs one
-/// load, not a timer poll.
+/// never has to move it: an idle established connection is looked at
+/// every `tcpfin` seconds instead. Polled only once it has fired, so a
+/// wake-up for traffic costs one load, not a timer poll.
 struct Idle<'t> {
     timer: Pin<&'t mut Option<tokio::time::Sleep>>,
 }
@@ -714,7 +714,8 @@ impl Idle<'_> {
             Some(t) => t.reset(at),
             None => self.timer.set(Some(tokio::time::sleep_until(at))),
         }
-        // (Ready at once only if already due by the timer's own clock.)
+        // Pending: the deadline is at least 1 ms ahead, and tokio rounds
+        // it up to its next tick.
         match self.timer.as_mut().as_pin_mut() {
             Some(t) => t.poll(cx),
             None => Poll::Pending,
