@@ -426,21 +426,24 @@ fn forward<'a>(
             // fixed order, with no join or select state in the task. A
             // direction parked on a socket that is still not readable did
             // not wake the task: it is not polled (its waker stays
-            // registered with the socket).
+            // registered with the socket). The closure owns what only it
+            // uses (a copy of each reference, no reference to a local).
             let (mut up_done, mut down_done) = (false, false);
-            let ended = std::future::poll_fn(|cx| {
-                let still = parked[0].load(Relaxed) && !readable_now(cw.as_ref());
+            let (client_io, server_io): (&TcpStream, &TcpStream) = (cw.as_ref(), sw.as_ref());
+            let (parked, info_ref) = (&parked, &*info);
+            let ended = std::future::poll_fn(move |cx| {
+                let still = parked[0].load(Relaxed) && !readable_now(client_io);
                 if let Some(e) = poll_direction(up.as_mut(), &mut up_done, still, cx) {
                     return Poll::Ready(Err(e));
                 }
-                let still = parked[1].load(Relaxed) && !readable_now(sw.as_ref());
+                let still = parked[1].load(Relaxed) && !readable_now(server_io);
                 if let Some(e) = poll_direction(down.as_mut(), &mut down_done, still, cx) {
                     return Poll::Ready(Err(e));
                 }
                 if up_done && down_done {
                     return Poll::Ready(Ok(true));
                 }
-                idle.poll(cx, &info, shared).map(|()| Ok(false))
+                idle.poll(cx, info_ref, shared).map(|()| Ok(false))
             })
             .await;
             match ended {
