@@ -31,6 +31,14 @@ struct Part {
     outbytes: AtomicU64,
 }
 
+/// Add `n` unless it is 0 (callers pass 0 for what they do not count).
+#[inline]
+fn bump(c: &AtomicU64, n: u64) {
+    if n > 0 {
+        c.fetch_add(n, Relaxed);
+    }
+}
+
 impl Default for Counters {
     fn default() -> Self {
         Counters {
@@ -59,24 +67,16 @@ impl Counters {
     #[inline]
     pub fn add_in(&self, pkts: u64, bytes: u64) {
         let p = self.mine();
-        if pkts > 0 {
-            p.inpkts.fetch_add(pkts, Relaxed);
-        }
-        if bytes > 0 {
-            p.inbytes.fetch_add(bytes, Relaxed);
-        }
+        bump(&p.inpkts, pkts);
+        bump(&p.inbytes, bytes);
     }
 
     /// Packets and bytes to the client.
     #[inline]
     pub fn add_out(&self, pkts: u64, bytes: u64) {
         let p = self.mine();
-        if pkts > 0 {
-            p.outpkts.fetch_add(pkts, Relaxed);
-        }
-        if bytes > 0 {
-            p.outbytes.fetch_add(bytes, Relaxed);
-        }
+        bump(&p.outpkts, pkts);
+        bump(&p.outbytes, bytes);
     }
 
     pub fn snapshot(&self) -> Stats {
