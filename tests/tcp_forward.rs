@@ -589,3 +589,40 @@ fn a_reply_and_its_fin_arrive_whole_and_together() {
         d.ok(&["-D", "-t", &v.to_string()]);
     }
 }
+
+/// The FIN that came with the server's reply ends only that direction
+/// (rvsd passes it on without a read of its own): the client, having read
+/// the reply and EOF, still sends, and the server receives it all.
+#[test]
+fn after_a_reply_with_its_fin_the_client_still_sends() {
+    let d = Daemon::start_with(NO_CHECKS);
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let backend = l.local_addr().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        use nix::sys::socket::{send, MsgFlags};
+        use std::os::fd::AsRawFd;
+        let Ok((mut c, _)) = l.accept() else { return };
+        let more = MsgFlags::from_bits_retain(libc::MSG_MORE);
+        let _ = send(c.as_raw_fd(), b"reply\n", more);
+        let _ = c.shutdown(Shutdown::Write);
+        let mut got = Vec::new();
+        let _ = c.read_to_end(&mut got);
+        let _ = tx.send(got);
+    });
+    let v = vip();
+    d.ok(&["-A", "-t", &v.to_string(), "-s", "rr"]);
+    d.ok(&["-a", "-t", &v.to_string(), "-r", &backend.to_string(), "-m"]);
+    let mut s = connect_from("127.0.0.1", v).unwrap();
+    let mut back = Vec::new();
+    s.read_to_end(&mut back).unwrap();
+    assert_eq!(back, b"reply\n");
+    let late: Vec<u8> = (0..100_000).map(|i| (i % 251) as u8).collect();
+    s.write_all(&late).unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    let got = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("server got EOF");
+    assert_eq!(got.len(), late.len(), "bytes the server received");
+    assert!(got == late, "bytes differ");
+}

@@ -20,7 +20,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{ready, Poll};
 
-use tokio::io::{AsyncRead, Interest, ReadBuf};
+use tokio::io::{AsyncRead, Interest, ReadBuf, Ready};
 use tokio::net::tcp::{ReadHalf, WriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit};
@@ -531,7 +531,7 @@ fn pump<'a, 's>(
         };
         // What the client said first (`rest` to begin with) is sent like a
         // remainder of a read: one loop, so the task holds one pending write.
-        let (mut n, mut full) = (rest.len(), false);
+        let (mut n, mut full, mut fin) = (rest.len(), false, false);
         loop {
             if !rest.is_empty() {
                 let mut off = 0;
@@ -541,6 +541,9 @@ fn pump<'a, 's>(
             if n > 0 {
                 count(n);
             }
+            if fin {
+                break;
+            }
             if full {
                 if let Some(pipe) = sys::Pipe::new() {
                     // Boxed: only bulk connections pay for its state.
@@ -548,7 +551,7 @@ fn pump<'a, 's>(
                     break;
                 }
             }
-            (n, full) =
+            (n, full, fin) =
                 std::future::poll_fn(|cx| relay_ready(cx, from, to, &mut rest, parked)).await?;
             if n == 0 {
                 break;
@@ -566,8 +569,9 @@ fn pump<'a, 's>(
 
 /// Once `from` is readable, read into the thread's scratch buffer and write
 /// as much as `to` takes now; what it does not take is copied to `rest`.
-/// Returns the bytes read (0 at EOF) and whether they filled the buffer.
-/// While pending, nothing is held. (`poll_read` rather than `try_read`:
+/// Returns the bytes read (0 at EOF), whether they filled the buffer and
+/// whether all that is left after them is the peer's FIN (then EOF needs no
+/// read of its own). While pending, nothing is held. (`poll_read` rather than `try_read`:
 /// after a short read it clears readiness, which saves a read that would
 /// only say EAGAIN.)
 fn relay_ready(
@@ -576,7 +580,7 @@ fn relay_ready(
     to: &WriteHalf<'_>,
     rest: &mut Vec<u8>,
     parked: &AtomicBool,
-) -> Poll<std::io::Result<(usize, bool)>> {
+) -> Poll<std::io::Result<(usize, bool, bool)>> {
     SCRATCH.with_borrow_mut(|buf| {
         let cap = buf.len();
         let mut rb = ReadBuf::new(buf);
@@ -596,6 +600,7 @@ fn relay_ready(
         // passes on next leaves in the same segment, as HAProxy does,
         // instead of a segment (and an ACK) of its own.
         let fin_next = !data.is_empty() && data.len() < cap && readable_now(from.as_ref());
+        let fin = fin_next && only_fin_left(from.as_ref());
         let mut sent = 0;
         while sent < data.len() {
             let r = if fin_next {
@@ -611,8 +616,29 @@ fn relay_ready(
             }
         }
         rest.extend_from_slice(&data[sent..]);
-        Poll::Ready(Ok((data.len(), data.len() == cap)))
+        Poll::Ready(Ok((data.len(), data.len() == cap, fin)))
     })
+}
+
+/// After a short read that left `s` readable: whether that readiness is
+/// the peer's FIN alone. tokio then holds the socket read-closed but no
+/// longer readable (the short read cleared that, and no data came since:
+/// new data would have set it again), and the read that would return 0 can
+/// be skipped (as HAProxy skips it when epoll said RDHUP). Its readiness is
+/// already set, so the look registers no waker. (A short read also stops
+/// at TCP urgent data; bytes left behind such a mark with the FIN already
+/// in would not be relayed, and the close that follows resets the
+/// connection instead of ending it cleanly.)
+fn only_fin_left(s: &TcpStream) -> bool {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match std::pin::pin!(s.ready(Interest::READABLE)).poll(&mut cx) {
+        // (`is_readable` also says true when only read-closed: look at the
+        // bit itself.)
+        Poll::Ready(Ok(r)) => {
+            r.is_read_closed() && (r & Ready::READABLE).is_empty() && !r.is_error()
+        }
+        _ => false,
+    }
 }
 
 /// Whether tokio holds `s` readable (or read-closed) right now: a look at
