@@ -9,12 +9,14 @@
 # /big) and two UDP echo back ends (:19091, :19092) sit behind each proxy in
 # turn on 127.0.0.1:19080 (TCP) and :19090 (UDP); "direct" hits :19081 /
 # :19091 without a proxy. The load generator runs on CPU $LOAD_CPU, proxy
-# and back ends on CPU $PROXY_CPU. Rounds rotate the proxy order; the table
-# shows medians and the ratio rvs / best peer.
+# and back ends on CPU $PROXY_CPU. Each round runs one workload after the
+# other, every proxy in turn on it, the proxy order rotated from round to
+# round; the table shows medians and the ratio rvs / best peer.
 #
 # Environment: ROUNDS (3), DUR (5 s per throughput run), LAT_DUR (3 s, one
 # connection), UDP_DUR (3 s), CONNS (64), BULK_CONNS (4), IDLE_CONNS (8000),
-# PROXIES (all), LOAD_CPU (0), PROXY_CPU (1), KEEP (1: keep the work dir),
+# PROXIES (all), WORKLOADS (ka close bulk lat1 idle udp), LOAD_CPU (0),
+# PROXY_CPU (1), KEEP (1: keep the work dir),
 # PERF (1: perf profiles of rvsd per workload, kept in the work dir),
 # RVSD_ARGS (more rvsd flags), RVSD_WRAP (a command to start rvsd under).
 # Only loopback addresses; every load run is bounded in time; only processes
@@ -39,6 +41,7 @@ PROXY_CPU=${PROXY_CPU:-1}
 UDP_FLOWS=${UDP_FLOWS:-16}
 UDP_WINDOW=${UDP_WINDOW:-16}
 UDP_SIZE=${UDP_SIZE:-64}
+WORKLOADS=${WORKLOADS:-"ka close bulk lat1 idle udp"}
 
 # --- tools -----------------------------------------------------------------
 need=()
@@ -230,9 +233,10 @@ wrk_run() {
       print v["requests"], v["bytes"], v["duration_us"] / 1e6, v["p50_us"], v["p99_us"], v["errors"] }'
 }
 
-measure() {
-  local t0 t1 out req bytes secs p50 p99 err
-  # keep-alive requests/s and latency under load
+# One function per workload; each measures the proxy running now.
+# keep-alive requests/s and latency under load
+w_ka() {
+  local t0 t1 out req bytes secs p50 p99 err v0 n0 v1 n1
   perf_start ka "$DUR"
   read -r v0 n0 < <(ctx_switches)
   t0=$(cpu_ticks); out=$(wrk_run "$CONNS" "$DUR" /); t1=$(cpu_ticks)
@@ -247,7 +251,11 @@ measure() {
   record load_p50_us "$p50"; record load_p99_us "$p99"
   [ -n "$proxy_main" ] && record cpu_us_per_req "$(awk -v t=$((t1 - t0)) -v h="$CLK_TCK" -v r="$req" 'BEGIN{print t/h*1e6/r}')"
   [ "$err" = 0 ] || echo "  $proxy keep-alive: $err errors" >&2
-  # new connections/s: every request on its own connection
+  return 0
+}
+# new connections/s: every request on its own connection
+w_close() {
+  local t0 t1 out req bytes secs p50 p99 err
   perf_start close "$DUR"
   t0=$(cpu_ticks); out=$(wrk_run "$CONNS" "$DUR" / -H "Connection: close"); t1=$(cpu_ticks)
   perf_stop
@@ -255,7 +263,11 @@ measure() {
   record close_cps "$(awk -v r="$req" -v s="$secs" 'BEGIN{print r/s}')"
   [ -n "$proxy_main" ] && record cpu_us_per_conn "$(awk -v t=$((t1 - t0)) -v h="$CLK_TCK" -v r="$req" 'BEGIN{print t/h*1e6/r}')"
   [ "$err" = 0 ] || echo "  $proxy close: $err errors" >&2
-  # bulk: pull /big repeatedly
+  return 0
+}
+# bulk: pull /big repeatedly
+w_bulk() {
+  local t0 t1 out req bytes secs p50 p99 err
   perf_start bulk "$DUR"
   t0=$(cpu_ticks); out=$(wrk_run "$BULK_CONNS" "$DUR" /big); t1=$(cpu_ticks)
   perf_stop
@@ -264,17 +276,28 @@ measure() {
   [ -n "$proxy_main" ] && record cpu_s_per_gib "$(awk -v t=$((t1 - t0)) -v h="$CLK_TCK" -v b="$bytes" 'BEGIN{print t/h/(b/2^30)}')"
   [ "$err" = 0 ] || echo "  $proxy bulk: $err errors" >&2
   [ "$bytes" -ge $((1 << 30)) ] || echo "  $proxy bulk: only $bytes bytes (< 1 GiB): raise DUR" >&2
-  # latency at one connection
+  return 0
+}
+# latency at one connection
+w_lat1() {
+  local out req bytes secs p50 p99 err
   out=$(wrk_run 1 "$LAT_DUR" /)
   read -r req bytes secs p50 p99 err <<<"$out"
   record lat1_p50_us "$p50"; record lat1_p99_us "$p99"
-  # RSS per idle connection
+}
+# RSS per idle connection
+w_idle() {
+  local out
   if [ -n "$proxy_main" ]; then
     out=$(on_load_cpu python3 bench/compare/idle.py "127.0.0.1:$tcp_port" "$IDLE_CONNS" "$(proxy_pids | paste -sd,)" |
       awk '/^RESULT/ { for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "kib_per_conn") print kv[2] } }') || true
     [ -n "$out" ] && record rss_kib_per_conn "$out" || echo "  $proxy idle: failed" >&2
   fi
-  # UDP datagrams/s
+  return 0
+}
+# UDP datagrams/s
+w_udp() {
+  local t0 t1 out req secs
   if [ -n "$udp_port" ]; then
     perf_start udp "$UDP_DUR"
     t0=$(cpu_ticks)
@@ -302,6 +325,7 @@ echo "wrk: $(wrk -v 2>&1 | head -1)"
 echo "== parameters"
 echo "ROUNDS=$ROUNDS DUR=${DUR}s LAT_DUR=${LAT_DUR}s UDP_DUR=${UDP_DUR}s CONNS=$CONNS BULK_CONNS=$BULK_CONNS IDLE_CONNS=$IDLE_CONNS UDP_FLOWS=$UDP_FLOWS UDP_WINDOW=$UDP_WINDOW UDP_SIZE=$UDP_SIZE"
 echo "proxies: $PROXIES"
+echo "workloads: $WORKLOADS"
 echo
 
 read -r -a plist <<<"$PROXIES"
@@ -311,12 +335,19 @@ for round in $(seq 1 "$ROUNDS"); do
   order=()
   for i in $(seq 0 $((n - 1))); do order+=("${plist[$(((i + round - 1) % n))]}"); done
   echo "== round $round/$ROUNDS: ${order[*]}"
-  for proxy in "${order[@]}"; do
+  # Workload by workload, every proxy in turn (each started afresh): the
+  # samples of one workload lie within a minute or two of each other, so
+  # the machine's drift from minute to minute lands on all proxies alike.
+  for w in $WORKLOADS; do
     s=$(date +%s)
-    start_proxy "$proxy"
-    measure
-    stop_proxy
-    echo "  $proxy done in $(($(date +%s) - s)) s"
+    for proxy in "${order[@]}"; do
+      # (No UDP in HAProxy and pen; nothing holds idle connections direct.)
+      case $w:$proxy in udp:haproxy-* | udp:pen | idle:direct) continue ;; esac
+      start_proxy "$proxy"
+      "w_$w"
+      stop_proxy
+    done
+    echo "  $w done in $(($(date +%s) - s)) s"
   done
 done
 echo "== total $(($(date +%s) - start)) s"
