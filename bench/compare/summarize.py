@@ -1,6 +1,12 @@
 #!/usr/bin/env python3
 """Summarize bench/compare.sh results: median (min-max) per proxy and metric,
 the ratio rvs / best peer, and whether each goal is met.
+
+Two verdicts per goal: "goal" compares medians (rvs's median against the
+best peer's median, as the issue asks); "paired" takes, for every peer, the
+ratio rvs / peer within each round (the samples of one workload in a round
+lie a minute or two apart, so the machine's drift cancels) and compares the
+median of those ratios with 1 for the peer that does best against rvs.
 usage: summarize.py RESULTS   (lines: ROUND PROXY METRIC VALUE)"""
 import statistics, sys
 from collections import defaultdict
@@ -29,16 +35,18 @@ METRICS = [
 
 def main():
     data = defaultdict(list)
+    by_round = defaultdict(dict)
     for line in open(sys.argv[1]):
         parts = line.split()
         if len(parts) != 4:
             continue
-        _, proxy, metric, value = parts
+        rnd, proxy, metric, value = parts
         data[(proxy, metric)].append(float(value))
+        by_round[(proxy, metric)][rnd] = float(value)
     proxies = [p for p in ORDER if any(k[0] == p for k in data)]
     med = {k: statistics.median(v) for k, v in data.items()}
     w = 12
-    head = f"{'metric':<26}" + "".join(f"{p:>{w}}" for p in proxies) + f"{'rvs/best':>{w}}{'best peer':>{w}}  goal"
+    head = f"{'metric':<26}" + "".join(f"{p:>{w}}" for p in proxies) + f"{'rvs/best':>{w}}{'best peer':>{w}}  {'goal':<6}  {'paired':>7} {'vs':<10} goal"
     print(head)
     print("-" * len(head))
     results = []
@@ -57,8 +65,21 @@ def main():
             row += f"{ratio:>{w}.2f}{best:>{w}}"
             if goal_peers:
                 ok = rvs >= bv if higher else rvs <= bv
-                row += "  " + ("met" if ok else "MISSED")
-                results.append((label, ok))
+                row += "  " + ("met   " if ok else "MISSED")
+                # Paired: median over rounds of rvs / peer, per peer; the
+                # peer that does best against rvs decides.
+                paired = {}
+                for q in peers:
+                    a, b = by_round[("rvs", key)], by_round[(q, key)]
+                    rs = [a[r] / b[r] for r in a if r in b and b[r]]
+                    if rs:
+                        paired[q] = statistics.median(rs)
+                pok = None
+                if paired:
+                    q = (min if higher else max)(paired, key=paired.get)
+                    pok = paired[q] >= 1 if higher else paired[q] <= 1
+                    row += f"  {paired[q]:>7.2f} {q:<10} " + ("met" if pok else "MISSED")
+                results.append((label, ok, pok))
         print(row)
     print()
     print("min / median / max per cell:")
@@ -70,8 +91,11 @@ def main():
                 cells.append(f"{p}: " + "/".join(fmt.format(x) for x in (min(v), statistics.median(v), max(v))))
         if cells:
             print(f"  {label}: " + "; ".join(cells))
-    missed = [l for l, ok in results if not ok]
+    missed = [l for l, ok, _ in results if not ok]
     print()
     print(f"goals met: {len(results) - len(missed)}/{len(results)}" + (f"; missed: {', '.join(missed)}" if missed else ""))
+    pmissed = [l for l, _, ok in results if ok is False]
+    pn = sum(1 for _, _, ok in results if ok is not None)
+    print(f"goals met, paired by round: {pn - len(pmissed)}/{pn}" + (f"; missed: {', '.join(pmissed)}" if pmissed else ""))
 
 main()
