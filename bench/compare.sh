@@ -2,7 +2,7 @@
 # rvs against HAProxy (mode tcp), nginx stream and pen, on this machine, in
 # the same run, with the same back ends and settings.
 #
-#   sudo bench/compare.sh             # full run (3 rounds, about 12 minutes)
+#   sudo bench/compare.sh             # full run (3 rounds, about 10 minutes)
 #   QUICK=1 sudo bench/compare.sh     # one short round, for iteration
 #
 # Two nginx HTTP back ends (127.0.0.1:19081, :19082: "hello\n" at /, 64 MiB at
