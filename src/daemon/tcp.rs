@@ -570,10 +570,10 @@ fn pump<'a, 's>(
 /// Once `from` is readable, read into the thread's scratch buffer and write
 /// as much as `to` takes now; what it does not take is copied to `rest`.
 /// Returns the bytes read (0 at EOF), whether they filled the buffer and
-/// whether all that is left after them is the peer's FIN (then EOF needs no
-/// read of its own). While pending, nothing is held. (`poll_read` rather than `try_read`:
-/// after a short read it clears readiness, which saves a read that would
-/// only say EAGAIN.)
+/// whether all that is left after them is the peer's FIN (then EOF needs
+/// no read of its own). While pending, nothing is held. (`poll_read`
+/// rather than `try_read`: after a short read it clears readiness, which
+/// saves a read that would only say EAGAIN.)
 fn relay_ready(
     cx: &mut std::task::Context<'_>,
     from: &mut ReadHalf<'_>,
@@ -600,6 +600,9 @@ fn relay_ready(
         // passes on next leaves in the same segment, as HAProxy does,
         // instead of a segment (and an ACK) of its own.
         let fin_next = !data.is_empty() && data.len() < cap && readable_now(from.as_ref());
+        // The lock-free look first: the full look (which locks the
+        // socket's waiter list when its future is dropped) only when the
+        // FIN may be in.
         let fin = fin_next && only_fin_left(from.as_ref());
         let mut sent = 0;
         while sent < data.len() {
