@@ -253,7 +253,11 @@ def main():
         for v in variants[1:]:
             pairs = [b[0] / a[0] for a, b in zip(res[first], res[v.name])]
             if pairs:
-                print(f"paired {v.name}/{first}: median {statistics.median(pairs):.3f} (min {min(pairs):.3f}, max {max(pairs):.3f})")
+                print(f"paired {v.name}/{first}: median {statistics.median(pairs):.3f} (min {min(pairs):.3f}, max {max(pairs):.3f})", end="")
+                p99s = [b[4] / a[4] for a, b in zip(res[first], res[v.name]) if a[4]]
+                if p99s and args.workload != "udp":
+                    print(f"; p99 {statistics.median(p99s):.3f} (min {min(p99s):.3f}, max {max(p99s):.3f})", end="")
+                print()
     finally:
         for p in reversed(procs):
             try:
