@@ -30,6 +30,8 @@ pub struct Shared {
     pub conn_limit: Arc<Semaphore>,
     /// Live connections and flows across all services (for draining).
     pub live: AtomicUsize,
+    /// Live TCP connections per data-plane thread (where accepts put them).
+    pub loads: super::workers::Loads,
     /// Consecutive connect failures that mark a real server failed.
     pub fail_after: u32,
     /// Health state changes, for subscribers.
@@ -257,24 +259,26 @@ impl DataPlane {
         stop: watch::Receiver<bool>,
     ) -> Vec<std::net::TcpListener> {
         let workers = self.workers.handles();
+        let inboxes = self.workers.inboxes();
         let (slot, shared, stop) = (&slot, &self.shared, &stop);
         match bound {
             Bound::Tcp(ls) => ls
                 .into_iter()
-                .zip(workers)
+                .zip(workers.iter())
                 .filter_map(|(l, w)| {
                     let dup = l.try_clone().ok();
                     w.spawn(tcp::run_listener(
                         l,
                         slot.clone(),
                         shared.clone(),
+                        inboxes.clone(),
                         stop.clone(),
                     ));
                     dup
                 })
                 .collect(),
             Bound::Udp(ss) => {
-                for (s, w) in ss.into_iter().zip(workers) {
+                for (s, w) in ss.into_iter().zip(workers.iter()) {
                     w.spawn(udp::run_listener(
                         s,
                         slot.clone(),

@@ -20,6 +20,7 @@ use hyper::{Request, Response, StatusCode};
 use tokio::sync::watch;
 
 use super::runtime::Snapshot;
+use super::workers::Loads;
 
 /// Bind the metrics listener (so a bad address fails at start).
 pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, String> {
@@ -32,6 +33,7 @@ pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, String> {
 pub async fn serve(
     listener: tokio::net::TcpListener,
     published: Arc<ArcSwap<Snapshot>>,
+    shared: Arc<super::dataplane::Shared>,
     started: Instant,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -47,11 +49,13 @@ pub async fn serve(
                 }
             },
         };
-        let published = published.clone();
+        let (published, shared) = (published.clone(), shared.clone());
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                let published = published.clone();
-                async move { Ok::<_, Infallible>(respond(&req, &published.load(), started)) }
+                let (published, shared) = (published.clone(), shared.clone());
+                async move {
+                    Ok::<_, Infallible>(respond(&req, &published.load(), &shared.loads, started))
+                }
             });
             let io = hyper_util::rt::TokioIo::new(stream);
             if let Err(e) = hyper::server::conn::http1::Builder::new()
@@ -64,12 +68,17 @@ pub async fn serve(
     }
 }
 
-fn respond(req: &Request<Incoming>, snap: &Snapshot, started: Instant) -> Response<Full<Bytes>> {
+fn respond(
+    req: &Request<Incoming>,
+    snap: &Snapshot,
+    loads: &Loads,
+    started: Instant,
+) -> Response<Full<Bytes>> {
     let (status, ctype, body) = match (req.method(), req.uri().path()) {
         (&hyper::Method::GET, "/metrics") => (
             StatusCode::OK,
             "text/plain; version=0.0.4; charset=utf-8",
-            render(snap, started),
+            render(snap, loads, started),
         ),
         (&hyper::Method::GET, "/") => (
             StatusCode::OK,
@@ -109,7 +118,7 @@ fn svc_labels(proto: &str, addr: &SocketAddr) -> String {
 }
 
 /// The whole exposition text for one snapshot.
-pub fn render(snap: &Snapshot, started: Instant) -> String {
+pub fn render(snap: &Snapshot, loads: &Loads, started: Instant) -> String {
     let mut out = String::with_capacity(4096 + snap.services.len() * 2048);
     let mut f = Family { out: &mut out };
     f.head("rvs_build_info", "gauge", "Version of this rvsd.");
@@ -144,6 +153,18 @@ pub fn render(snap: &Snapshot, started: Instant) -> String {
         .map(|s| s.state.live.load(Relaxed))
         .sum();
     let _ = writeln!(f.out, "rvs_open_connections {live}");
+    f.head(
+        "rvs_thread_connections",
+        "gauge",
+        "Proxied TCP connections open now per data-plane thread.",
+    );
+    for t in 0..loads.threads() {
+        let _ = writeln!(
+            f.out,
+            "rvs_thread_connections{{thread=\"{t}\"}} {}",
+            loads.get(t)
+        );
+    }
 
     type Get = fn(&crate::ctl::proto::Stats) -> u64;
     let counters: [(&str, &str, Get); 5] = [

@@ -83,6 +83,7 @@ pub async fn run(
         timeouts: SharedTimeouts::new(table.timeouts()),
         conn_limit: Arc::new(Semaphore::new(cfg.max_connections)),
         live: AtomicUsize::new(0),
+        loads: workers::Loads::new(cfg.worker_threads),
         fail_after: cfg.fail_after.max(1),
         events: Arc::new(health::EventLog::default()),
         default_check: cfg.default_check,
@@ -127,6 +128,7 @@ pub async fn run(
         tokio::spawn(metrics::serve(
             l,
             published.clone(),
+            shared.clone(),
             meta.started,
             stop_rx.clone(),
         ));

@@ -244,6 +244,52 @@ impl Batch {
     }
 }
 
+/// A listening socket registered with this thread's reactor, to accept
+/// from with [`accept`].
+pub fn async_listener(
+    listener: std::net::TcpListener,
+) -> std::io::Result<tokio::io::unix::AsyncFd<std::net::TcpListener>> {
+    // SAFETY: the listener owns its descriptor, returns that one from
+    // `as_raw_fd` and keeps it open until the `AsyncFd` drops it.
+    unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(listener, tokio::io::Interest::READABLE)
+    }
+    .map_err(std::io::Error::from)
+}
+
+/// Accept the next connection on a listening socket: the socket, already
+/// non-blocking and close-on-exec (accept4(2), one call), and the client's
+/// address.
+pub fn accept(
+    listener: &impl AsRawFd,
+) -> std::io::Result<(std::net::TcpStream, std::net::SocketAddr)> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: sockaddr_storage is plain data; all zeroes is a valid value.
+    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: the address buffer and its length are valid for the call.
+    let fd = unsafe {
+        libc::accept4(
+            listener.as_raw_fd(),
+            (&mut ss as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+            libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: accept4 returned a new descriptor that nothing else owns.
+    let stream = unsafe { std::net::TcpStream::from_raw_fd(fd) };
+    let peer = sockaddr_to_std(&ss).ok_or_else(|| {
+        std::io::Error::other(format!(
+            "accepted a connection of address family {}",
+            ss.ss_family
+        ))
+    })?;
+    Ok((stream, peer))
+}
+
 /// A socket address from the kernel's representation.
 fn sockaddr_to_std(ss: &libc::sockaddr_storage) -> Option<std::net::SocketAddr> {
     use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};

@@ -20,9 +20,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{ready, Poll};
 
+use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, Interest, ReadBuf, Ready};
 use tokio::net::tcp::{ReadHalf, WriteHalf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::{watch, OwnedSemaphorePermit};
 
 use super::dataplane::Shared;
@@ -33,22 +34,30 @@ use super::runtime::{
 use super::sched::Dest;
 use super::stats::{Counters, ServerState};
 use super::sys;
+use super::workers::Inboxes;
 use crate::ctl::proto::ServiceKey;
 
-/// Accept loop of one TCP virtual service.
+/// Accept loop of one TCP virtual service, on one data-plane thread
+/// (`inboxes`: where to leave a connection for another).
 pub async fn run_listener(
     listener: std::net::TcpListener,
     slot: Arc<ArcSwap<ServiceRt>>,
     shared: Arc<Shared>,
+    inboxes: Arc<Inboxes>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let listener = match TcpListener::from_std(listener) {
+    // Accepted with accept4(2) directly, not tokio's `TcpListener`: that
+    // registers each connection with this thread's reactor, and one handed
+    // to another thread would be registered twice.
+    let listener = match sys::async_listener(listener) {
         Ok(l) => l,
         Err(e) => {
             tracing::error!(error = %e, "cannot register TCP listener");
             return;
         }
     };
+    let me = super::workers::this_thread();
+    let mut turn = 0;
     let mut backoff = Duration::from_millis(5);
     // One stop future for the listener's life: a fresh `changed()` on every
     // accept would join and leave the watch's waiter list each time.
@@ -75,16 +84,25 @@ pub async fn run_listener(
         let accepted = tokio::select! {
             biased;
             _ = &mut stopped => break,
-            r = listener.accept() => r,
+            r = accept(&listener) => r,
         };
         match accepted {
             Ok((stream, peer)) => {
                 backoff = Duration::from_millis(5);
                 let rt = slot.load_full();
+                let to = shared.loads.place(me, &mut turn);
                 // Boxed: the task then moves a pointer, not the connection's
                 // whole state, each time tokio moves its future.
-                tokio::spawn(Box::pin(handle(stream, peer, rt, shared.clone(), permit)));
+                let task = Box::pin(handle(stream, peer, rt, shared.clone(), permit, to));
+                if to == me {
+                    tokio::spawn(task);
+                } else {
+                    inboxes.hand(to, task);
+                }
             }
+            // The client gave up before the accept (ECONNABORTED), or a
+            // signal came: nothing to back off from.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ECONNABORTED | libc::EINTR)) => {}
             Err(e) => {
                 // EMFILE/ENFILE/ENOBUFS: back off instead of spinning.
                 tracing::warn!(error = %e, backoff_ms = backoff.as_millis() as u64, "accept failed");
@@ -95,17 +113,33 @@ pub async fn run_listener(
     }
 }
 
-/// Counts a connection in the daemon's and the service's live totals.
+/// The next connection waiting on `listener`: the socket (non-blocking,
+/// not yet registered with any reactor) and the client's address.
+async fn accept(
+    listener: &AsyncFd<std::net::TcpListener>,
+) -> std::io::Result<(std::net::TcpStream, SocketAddr)> {
+    loop {
+        let mut ready = listener.readable().await?;
+        // Would block: the readiness is cleared, wait for the next.
+        if let Ok(r) = ready.try_io(|l| sys::accept(l.get_ref())) {
+            return r;
+        }
+    }
+}
+
+/// Counts a connection in the daemon's and the service's live totals, and
+/// (placed there by the accept) in its data-plane thread's.
 struct LiveGuard<'a> {
     shared: &'a Shared,
     rt: &'a ServiceRt,
+    thread: usize,
 }
 
 impl<'a> LiveGuard<'a> {
-    fn new(shared: &'a Shared, rt: &'a ServiceRt) -> Self {
+    fn new(shared: &'a Shared, rt: &'a ServiceRt, thread: usize) -> Self {
         shared.live.fetch_add(1, Relaxed);
         rt.state.live.fetch_add(1, Relaxed);
-        LiveGuard { shared, rt }
+        LiveGuard { shared, rt, thread }
     }
 }
 
@@ -113,6 +147,7 @@ impl Drop for LiveGuard<'_> {
     fn drop(&mut self) {
         self.shared.live.fetch_sub(1, Relaxed);
         self.rt.state.live.fetch_sub(1, Relaxed);
+        self.shared.loads.release(self.thread);
     }
 }
 
@@ -120,16 +155,25 @@ impl Drop for LiveGuard<'_> {
 // arguments and as locals), and the task is what an idle connection costs.
 #[allow(clippy::manual_async_fn)]
 fn handle(
-    mut client: TcpStream,
+    client: std::net::TcpStream,
     peer: SocketAddr,
     rt: Arc<ServiceRt>,
     shared: Arc<Shared>,
     permit: OwnedSemaphorePermit,
+    thread: usize,
 ) -> impl Future<Output = ()> {
     async move {
         // Held until the connection ends (the async block must own it).
         let _permit = permit;
-        let _live = LiveGuard::new(&shared, &rt);
+        let _live = LiveGuard::new(&shared, &rt, thread);
+        // Registered with the reactor of the thread this task runs on.
+        let mut client = match TcpStream::from_std(client) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(client = %peer, error = %e, "cannot register an accepted connection");
+                return;
+            }
+        };
         let mut skip: Vec<usize> = Vec::new();
         loop {
             let Some(pick) = rt.schedule(peer, &skip) else {

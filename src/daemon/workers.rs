@@ -1,16 +1,20 @@
 //! The data-plane threads. Each runs a current-thread tokio runtime of its
 //! own, with its own epoll instance, and owns one listening socket of every
 //! service (`SO_REUSEPORT` when there is more than one thread, so the kernel
-//! spreads new connections and UDP clients over the threads). A connection
-//! lives on the thread that accepted it: no task moves between threads,
-//! nothing on the data path wakes another thread, and the control plane
+//! spreads new connections and UDP clients over the threads). It spreads
+//! them by a hash of the addresses, which splits 64 connections 36/28 or
+//! worse more than a third of the time; so an accept hands a TCP
+//! connection to another thread when that one holds fewer ([`Loads`],
+//! [`Inboxes`]). A connection then lives on the thread it was given to: no
+//! task moves between threads once it runs, and the control plane
 //! (table task, control socket, health checks, metrics) runs on a runtime of
 //! its own, so a slow `fsync` of the state file never delays a packet.
 
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::{mpsc, Arc};
 
 use tokio::runtime::Handle;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Notify};
 
 thread_local! {
     /// Index of this data-plane thread (0 on any other thread).
@@ -31,9 +35,105 @@ pub fn count() -> usize {
     STARTED.load(std::sync::atomic::Ordering::Relaxed)
 }
 
+/// Live TCP connections per data-plane thread, each count on a cache line
+/// of its own (threads write their own count, read another's).
+#[derive(Debug)]
+pub struct Loads {
+    counts: Box<[Count]>,
+}
+
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Count(AtomicUsize);
+
+impl Loads {
+    /// Counts for `n` threads (at least one).
+    pub fn new(n: usize) -> Loads {
+        Loads {
+            counts: (0..n.max(1)).map(|_| Count::default()).collect(),
+        }
+    }
+
+    /// The thread a connection accepted on thread `me` goes to, counted
+    /// there: `me`, unless the thread this acceptor compares with next
+    /// holds fewer (then the two end up level, or one apart). Comparing
+    /// with one other thread in turn (`turn`, the acceptor's own) keeps an
+    /// accept to two loads at any thread count and still evens them out.
+    pub fn place(&self, me: usize, turn: &mut usize) -> usize {
+        let n = self.counts.len();
+        let me = me.min(n - 1);
+        let mut to = me;
+        if n > 1 {
+            let other = (me + 1 + *turn % (n - 1)) % n;
+            *turn = turn.wrapping_add(1);
+            if self.get(me) > self.get(other) {
+                to = other;
+            }
+        }
+        self.counts[to].0.fetch_add(1, Relaxed);
+        to
+    }
+
+    /// A connection placed on `thread` ended.
+    pub fn release(&self, thread: usize) {
+        self.counts[thread].0.fetch_sub(1, Relaxed);
+    }
+
+    /// Live connections on `thread`.
+    pub fn get(&self, thread: usize) -> usize {
+        self.counts[thread].0.load(Relaxed)
+    }
+
+    /// How many threads are counted.
+    pub fn threads(&self) -> usize {
+        self.counts.len()
+    }
+}
+
+/// A connection's task, handed by the thread that accepted it to the
+/// thread that is to run it.
+pub type Task = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// Where the accepts of other threads leave connections for each thread.
+/// A task of the thread's own drains its inbox when woken; one wake serves
+/// every connection left before the task runs, so a burst of hand-offs
+/// costs one cross-thread wake-up, not one each (`Handle::spawn` would
+/// write the thread's eventfd for every one).
+pub struct Inboxes {
+    slots: Box<[Inbox]>,
+}
+
+struct Inbox {
+    tx: mpsc::Sender<Task>,
+    wake: Arc<Notify>,
+}
+
+impl Inboxes {
+    /// Leave `task` for `thread` to run.
+    pub fn hand(&self, thread: usize, task: Task) {
+        let inbox = &self.slots[thread];
+        // Fails only once the thread ended: the task (its connection) is
+        // dropped, as the thread's own would be.
+        if inbox.tx.send(task).is_ok() {
+            inbox.wake.notify_one();
+        }
+    }
+}
+
+/// Spawn here what other threads left in this thread's inbox.
+async fn drain(rx: mpsc::Receiver<Task>, wake: Arc<Notify>) {
+    loop {
+        wake.notified().await;
+        while let Ok(task) = rx.try_recv() {
+            tokio::spawn(task);
+        }
+    }
+}
+
 /// The running data-plane threads.
 pub struct Workers {
     handles: Vec<Handle>,
+    inboxes: Arc<Inboxes>,
     stops: Vec<oneshot::Sender<()>>,
 }
 
@@ -43,9 +143,16 @@ impl Workers {
         STARTED.store(n.max(1), std::sync::atomic::Ordering::Relaxed);
         let mut handles = Vec::with_capacity(n);
         let mut stops = Vec::with_capacity(n);
+        let mut slots = Vec::with_capacity(n);
         for i in 0..n.max(1) {
             let (tx, rx) = mpsc::channel();
             let (stop, stopped) = oneshot::channel::<()>();
+            let (task_tx, task_rx) = mpsc::channel();
+            let wake = Arc::new(Notify::new());
+            slots.push(Inbox {
+                tx: task_tx,
+                wake: wake.clone(),
+            });
             std::thread::Builder::new()
                 .name(format!("rvs-dp-{i}"))
                 .spawn(move || {
@@ -60,6 +167,7 @@ impl Workers {
                             return;
                         }
                     };
+                    rt.spawn(drain(task_rx, wake));
                     let _ = tx.send(Ok(rt.handle().clone()));
                     // Until the daemon ends (or drops this set of threads).
                     let _ = rt.block_on(stopped);
@@ -70,7 +178,13 @@ impl Workers {
             handles.push(handle);
             stops.push(stop);
         }
-        Ok(Workers { handles, stops })
+        Ok(Workers {
+            handles,
+            inboxes: Arc::new(Inboxes {
+                slots: slots.into(),
+            }),
+            stops,
+        })
     }
 
     /// How many threads run the data plane (at least one).
@@ -82,6 +196,11 @@ impl Workers {
     pub fn handles(&self) -> &[Handle] {
         &self.handles
     }
+
+    /// The threads' inboxes, in the same order.
+    pub fn inboxes(&self) -> &Arc<Inboxes> {
+        &self.inboxes
+    }
 }
 
 impl Drop for Workers {
@@ -91,5 +210,51 @@ impl Drop for Workers {
         for stop in self.stops.drain(..) {
             let _ = stop.send(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Loads;
+
+    #[test]
+    fn a_burst_on_one_thread_is_evened_out() {
+        let loads = Loads::new(2);
+        let mut turn = 0;
+        let placed: Vec<usize> = (0..64).map(|_| loads.place(0, &mut turn)).collect();
+        assert_eq!((loads.get(0), loads.get(1)), (32, 32), "{placed:?}");
+        // One thread's connections end: new ones go there first.
+        for _ in 0..10 {
+            loads.release(1);
+        }
+        let mut turn = 0;
+        for _ in 0..10 {
+            assert_eq!(loads.place(0, &mut turn), 1);
+        }
+        assert_eq!((loads.get(0), loads.get(1)), (32, 32));
+    }
+
+    #[test]
+    fn with_many_threads_each_accept_compares_with_the_next_in_turn() {
+        let loads = Loads::new(4);
+        let mut turn = 0;
+        for _ in 0..400 {
+            loads.place(2, &mut turn);
+        }
+        let counts: Vec<usize> = (0..4).map(|t| loads.get(t)).collect();
+        assert_eq!(counts.iter().sum::<usize>(), 400);
+        for c in &counts {
+            assert!((95..=105).contains(c), "{counts:?}");
+        }
+    }
+
+    #[test]
+    fn one_thread_keeps_everything() {
+        let loads = Loads::new(1);
+        let mut turn = 0;
+        assert_eq!(loads.place(0, &mut turn), 0);
+        assert_eq!(loads.place(5, &mut turn), 0);
+        assert_eq!(loads.get(0), 2);
+        assert_eq!(loads.threads(), 1);
     }
 }
