@@ -55,9 +55,11 @@ def wait_port(port, udp=False):
     sys.exit(f"ab.py: nothing listens on port {port}")
 
 
-def subst(path, work, port="", n=""):
+def subst(path, work, port="", n="", udp="", name=""):
     text = open(path).read()
-    return text.replace("@DIR@", work).replace("@PORT@", str(port)).replace("@THREADS@", str(n)).replace("@WORKERS@", str(n))
+    for k, v in {"@DIR@": work, "@PORT@": port, "@THREADS@": n, "@WORKERS@": n, "@UDP_PORT@": udp, "@NAME@": name}.items():
+        text = text.replace(k, str(v))
+    return text
 
 
 def pids_of(p):
@@ -131,15 +133,12 @@ class Variant:
             for c in cmds:
                 subprocess.run(a + c, check=True)
         elif spec.startswith("haproxy-"):
-            cfg = subst(f"{HERE}/compare/haproxy.cfg", w, n=spec[8:-1]).replace("19080", str(self.tcp))
-            cfg = cfg.replace(f"{w}/haproxy.pid", f"{w}/{self.name}.pid")
+            cfg = subst(f"{HERE}/compare/haproxy.cfg", w, self.tcp, spec[8:-1], name=self.name)
             open(f"{w}/{self.name}.cfg", "w").write(cfg)
             self.proc = start(tp + ["haproxy", "-db", "-f", f"{w}/{self.name}.cfg"], stderr=subprocess.DEVNULL)
             self.udp = None
         elif spec.startswith("nginx-"):
-            cfg = subst(f"{HERE}/compare/nginx-stream.conf", w, n=spec[6:-1])
-            cfg = cfg.replace("19080", str(self.tcp)).replace("19090", str(self.udp))
-            cfg = cfg.replace(f"{w}/stream.pid", f"{w}/{self.name}.pid").replace(f"{w}/stream.err", f"{w}/{self.name}.err")
+            cfg = subst(f"{HERE}/compare/nginx-stream.conf", w, self.tcp, spec[6:-1], self.udp, self.name)
             open(f"{w}/{self.name}.conf", "w").write(cfg)
             self.proc = start(tp + ["nginx", "-e", f"{w}/{self.name}.err", "-p", w, "-c", f"{w}/{self.name}.conf"])
         elif spec == "pen":

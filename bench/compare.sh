@@ -2,21 +2,25 @@
 # rvs against HAProxy (mode tcp), nginx stream and pen, on this machine, in
 # the same run, with the same back ends and settings.
 #
-#   sudo bench/compare.sh             # full run (3 rounds, about 10 minutes)
+#   sudo bench/compare.sh             # full run (9 rounds, about 20 minutes)
 #   QUICK=1 sudo bench/compare.sh     # one short round, for iteration
 #
 # Two nginx HTTP back ends (127.0.0.1:19081, :19082: "hello\n" at /, 64 MiB at
-# /big) and two UDP echo back ends (:19091, :19092) sit behind each proxy in
-# turn on 127.0.0.1:19080 (TCP) and :19090 (UDP); "direct" hits :19081 /
-# :19091 without a proxy. The load generator runs on CPU $LOAD_CPU, proxy
-# and back ends on CPU $PROXY_CPU. Each round runs one workload after the
-# other, every proxy in turn on it, the proxy order rotated from round to
-# round; the table shows medians and the ratio rvs / best peer.
+# /big) and two UDP echo back ends (:19091, :19092) sit behind every proxy.
+# All proxies run at once, each on ports of its own (TCP 19100 + 10 i, UDP
+# one above), idle but the one measured; "direct" hits :19081 / :19091
+# without a proxy. The load generator runs on CPU $LOAD_CPU, proxies and
+# back ends on CPU $PROXY_CPU. In each round every workload runs on every
+# proxy in turn, short runs back to back (the order rotated from round to
+# round), so that the machine's noise, which comes in bursts of seconds,
+# lands on all proxies alike; the table shows medians, min/max and the
+# ratio rvs / best peer, and a verdict paired by round.
 #
-# Environment: ROUNDS (3), DUR (5 s per throughput run), LAT_DUR (3 s, one
-# connection), UDP_DUR (3 s), CONNS (64), BULK_CONNS (4), IDLE_CONNS (8000),
-# PROXIES (all), WORKLOADS (ka close bulk lat1 idle udp), LOAD_CPU (0),
-# PROXY_CPU (1), KEEP (1: keep the work dir),
+# Environment: ROUNDS (9), DUR (3 s per throughput run), LAT_DUR (2 s, one
+# connection), UDP_DUR (2 s), CONNS (64), BULK_CONNS (4), IDLE_CONNS (8000),
+# IDLE_ROUNDS (3: the RSS test only in the first rounds; it varies least
+# and costs most), PROXIES (all), WORKLOADS (ka close bulk lat1 udp idle),
+# LOAD_CPU (0), PROXY_CPU (1), KEEP (1: keep the work dir),
 # PERF (1: perf profiles of rvsd per workload, kept in the work dir),
 # RVSD_ARGS (more rvsd flags), RVSD_WRAP (a command to start rvsd under).
 # Only loopback addresses; every load run is bounded in time; only processes
@@ -28,10 +32,11 @@ here=$PWD
 if [ "${QUICK:-0}" = 1 ]; then
   : "${ROUNDS:=1}" "${DUR:=2}" "${LAT_DUR:=1}" "${UDP_DUR:=1}" "${IDLE_CONNS:=2000}"
 fi
-ROUNDS=${ROUNDS:-3}
-DUR=${DUR:-5}
-LAT_DUR=${LAT_DUR:-3}
-UDP_DUR=${UDP_DUR:-3}
+ROUNDS=${ROUNDS:-9}
+DUR=${DUR:-3}
+LAT_DUR=${LAT_DUR:-2}
+UDP_DUR=${UDP_DUR:-2}
+IDLE_ROUNDS=${IDLE_ROUNDS:-3}
 CONNS=${CONNS:-64}
 BULK_CONNS=${BULK_CONNS:-4}
 IDLE_CONNS=${IDLE_CONNS:-8000}
@@ -41,7 +46,7 @@ PROXY_CPU=${PROXY_CPU:-1}
 UDP_FLOWS=${UDP_FLOWS:-16}
 UDP_WINDOW=${UDP_WINDOW:-16}
 UDP_SIZE=${UDP_SIZE:-64}
-WORKLOADS=${WORKLOADS:-"ka close bulk lat1 idle udp"}
+WORKLOADS=${WORKLOADS:-"ka close bulk lat1 udp idle"}
 
 # --- tools -----------------------------------------------------------------
 need=()
@@ -80,9 +85,10 @@ RESULTS=$W/results
 : > "$RESULTS"
 
 backend_pids=()
+declare -A main_pid tport uport
 proxy_main=
 cleanup() {
-  [ -n "$proxy_main" ] && kill "$proxy_main" 2>/dev/null || true
+  for p in "${main_pid[@]}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
   for p in "${backend_pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   if [ "${KEEP:-0}" = 1 ]; then echo "work dir kept: $W" >&2; else rm -rf "$W"; fi
@@ -90,7 +96,8 @@ cleanup() {
 trap cleanup EXIT
 trap "exit 130" INT TERM
 
-subst() { sed -e "s|@DIR@|$W|g" -e "s|@PORT@|${2:-}|g" -e "s|@THREADS@|${3:-}|g" -e "s|@WORKERS@|${3:-}|g" "$1"; }
+# subst FILE PORT N [UDP_PORT] [NAME]
+subst() { sed -e "s|@DIR@|$W|g" -e "s|@PORT@|${2:-}|g" -e "s|@THREADS@|${3:-}|g" -e "s|@WORKERS@|${3:-}|g" -e "s|@UDP_PORT@|${4:-}|g" -e "s|@NAME@|${5:-}|g" "$1"; }
 # Started with `taskset ... &` directly (not through a function), so that
 # $! is the PID of the program itself (taskset execs it).
 on_load_cpu() { taskset -c "$LOAD_CPU" "$@"; }
@@ -117,68 +124,64 @@ wait_port 19081
 wait_port 19082
 
 # --- proxies ---------------------------------------------------------------
-# start_proxy NAME: sets proxy_main (the PID to stop), target ports.
+# start_proxy NAME TCP_PORT UDP_PORT: starts the proxy, records its PID
+# (the one to stop; its workers are its children) and ports.
 start_proxy() {
-  tcp_port=19080 udp_port=19090
-  if (exec 3<>/dev/tcp/127.0.0.1/19080) 2>/dev/null; then
-    echo "compare.sh: port 19080 is already taken before starting $1" >&2
+  local name=$1 tp=$2 up=$3 pid=
+  if (exec 3<>"/dev/tcp/127.0.0.1/$tp") 2>/dev/null; then
+    echo "compare.sh: port $tp is already taken before starting $name" >&2
     exit 1
   fi
-  case $1 in
+  case $name in
     rvs | rvs-1t)
       # "rvs": two data-plane threads on the one proxy CPU (as nginx-2w has
       # two workers); "rvs-1t": one.
       local threads=2
-      [ "$1" = rvs-1t ] && threads=1
-      rm -rf "$W/rvs-state"
-      taskset -c "$PROXY_CPU" ${RVSD_WRAP:-} "$RVSD" --worker-threads "$threads" ${RVSD_ARGS:-} --socket "$W/rvs.sock" --state-dir "$W/rvs-state" --log-level warn --drain-timeout 1 2>>"$W/rvsd.err" &
-      proxy_main=$!
-      for _ in $(seq 200); do [ -S "$W/rvs.sock" ] && break; sleep 0.025; done
-      local a=("$RVSADM" --socket "$W/rvs.sock")
-      "${a[@]}" -A -t 127.0.0.1:19080 -s rr
-      "${a[@]}" -a -t 127.0.0.1:19080 -r 127.0.0.1:19081 -m
-      "${a[@]}" -a -t 127.0.0.1:19080 -r 127.0.0.1:19082 -m
-      "${a[@]}" -A -u 127.0.0.1:19090 -s rr
-      "${a[@]}" -a -u 127.0.0.1:19090 -r 127.0.0.1:19091 -m
-      "${a[@]}" -a -u 127.0.0.1:19090 -r 127.0.0.1:19092 -m
+      [ "$name" = rvs-1t ] && threads=1
+      taskset -c "$PROXY_CPU" ${RVSD_WRAP:-} "$RVSD" --worker-threads "$threads" ${RVSD_ARGS:-} --socket "$W/$name.sock" --state-dir "$W/$name-state" --log-level warn --drain-timeout 1 2>>"$W/$name.err" &
+      pid=$!
+      for _ in $(seq 200); do [ -S "$W/$name.sock" ] && break; sleep 0.025; done
+      local a=("$RVSADM" --socket "$W/$name.sock")
+      "${a[@]}" -A -t "127.0.0.1:$tp" -s rr
+      "${a[@]}" -a -t "127.0.0.1:$tp" -r 127.0.0.1:19081 -m
+      "${a[@]}" -a -t "127.0.0.1:$tp" -r 127.0.0.1:19082 -m
+      "${a[@]}" -A -u "127.0.0.1:$up" -s rr
+      "${a[@]}" -a -u "127.0.0.1:$up" -r 127.0.0.1:19091 -m
+      "${a[@]}" -a -u "127.0.0.1:$up" -r 127.0.0.1:19092 -m
       ;;
     haproxy-*)
-      local t=${1#haproxy-}
-      subst bench/compare/haproxy.cfg "" "${t%t}" > "$W/haproxy.cfg"
-      taskset -c "$PROXY_CPU" haproxy -db -f "$W/haproxy.cfg" 2>>"$W/haproxy.err" &
-      proxy_main=$!
-      udp_port=
+      local t=${name#haproxy-}
+      subst bench/compare/haproxy.cfg "$tp" "${t%t}" "" "$name" > "$W/$name.cfg"
+      taskset -c "$PROXY_CPU" haproxy -db -f "$W/$name.cfg" 2>>"$W/$name.err" &
+      pid=$!
+      up=
       ;;
     nginx-*)
-      local n=${1#nginx-}
-      subst bench/compare/nginx-stream.conf "" "${n%w}" > "$W/stream.conf"
-      taskset -c "$PROXY_CPU" nginx -e "$W/stream.err" -p "$W" -c "$W/stream.conf" &
-      proxy_main=$!
+      local n=${name#nginx-}
+      subst bench/compare/nginx-stream.conf "$tp" "${n%w}" "$up" "$name" > "$W/$name.conf"
+      taskset -c "$PROXY_CPU" nginx -e "$W/$name.err" -p "$W" -c "$W/$name.conf" &
+      pid=$!
       ;;
     pen)
       taskset -c "$PROXY_CPU" pen -f -r -x 10000 -c 20000 -q 4096 -p "$W/pen.pid" \
-        127.0.0.1:19080 127.0.0.1:19081 127.0.0.1:19082 2>>"$W/pen.err" &
-      proxy_main=$!
-      udp_port=
+        "127.0.0.1:$tp" 127.0.0.1:19081 127.0.0.1:19082 2>>"$W/pen.err" &
+      pid=$!
+      up=
       ;;
     direct)
-      proxy_main=
-      tcp_port=19081 udp_port=19091
+      tp=19081 up=19091
       ;;
   esac
-  wait_port "$tcp_port"
-  if [ -n "$proxy_main" ] && ! kill -0 "$proxy_main" 2>/dev/null; then
-    echo "compare.sh: $1 exited at start" >&2
+  wait_port "$tp"
+  if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+    echo "compare.sh: $name exited at start" >&2
     exit 1
   fi
+  main_pid[$name]=$pid tport[$name]=$tp uport[$name]=$up
 }
-stop_proxy() {
-  if [ -n "$proxy_main" ]; then
-    kill "$proxy_main" 2>/dev/null || true
-    wait "$proxy_main" 2>/dev/null || true
-    proxy_main=
-  fi
-  sleep 0.3
+# use_proxy NAME: the proxy the workload functions measure next.
+use_proxy() {
+  proxy=$1 proxy_main=${main_pid[$1]} tcp_port=${tport[$1]} udp_port=${uport[$1]}
 }
 # PIDs whose CPU and memory count: the proxy and its worker processes.
 proxy_pids() {
@@ -329,23 +332,30 @@ echo "workloads: $WORKLOADS"
 echo
 
 read -r -a plist <<<"$PROXIES"
+i=0
+for p in "${plist[@]}"; do
+  start_proxy "$p" $((19100 + 10 * i)) $((19101 + 10 * i))
+  i=$((i + 1))
+done
+echo "== started: $(for p in "${plist[@]}"; do printf '%s (pid %s, tcp %s) ' "$p" "${main_pid[$p]:--}" "${tport[$p]}"; done)"
+sleep 0.5
 start=$(date +%s)
 for round in $(seq 1 "$ROUNDS"); do
   n=${#plist[@]}
   order=()
   for i in $(seq 0 $((n - 1))); do order+=("${plist[$(((i + round - 1) % n))]}"); done
   echo "== round $round/$ROUNDS: ${order[*]}"
-  # Workload by workload, every proxy in turn (each started afresh): the
-  # samples of one workload lie within a minute or two of each other, so
-  # the machine's drift from minute to minute lands on all proxies alike.
+  # Workload by workload, every proxy in turn, runs back to back: the
+  # samples of one workload in a round lie within half a minute.
   for w in $WORKLOADS; do
+    [ "$w" = idle ] && [ "$round" -gt "$IDLE_ROUNDS" ] && continue
     s=$(date +%s)
-    for proxy in "${order[@]}"; do
+    for p in "${order[@]}"; do
       # (No UDP in HAProxy and pen; nothing holds idle connections direct.)
-      case $w:$proxy in udp:haproxy-* | udp:pen | idle:direct) continue ;; esac
-      start_proxy "$proxy"
+      case $w:$p in udp:haproxy-* | udp:pen | idle:direct) continue ;; esac
+      use_proxy "$p"
       "w_$w"
-      stop_proxy
+      sleep 0.2
     done
     echo "  $w done in $(($(date +%s) - s)) s"
   done
