@@ -18,8 +18,8 @@
 #
 # Environment: ROUNDS (9), DUR (3 s per throughput run), LAT_DUR (2 s, one
 # connection), UDP_DUR (2 s), CONNS (64), BULK_CONNS (4), IDLE_CONNS (8000),
-# IDLE_ROUNDS (3: the RSS test only in the first rounds; it varies least
-# and costs most), PROXIES (all), WORKLOADS (ka close bulk lat1 udp idle),
+# IDLE_ROUNDS (3: the RSS test, on a proxy started afresh for it, only in
+# the first rounds; it varies least and costs most), PROXIES (all), WORKLOADS (ka close bulk lat1 udp idle),
 # LOAD_CPU (0), PROXY_CPU (1), KEEP (1: keep the work dir),
 # PERF (1: perf profiles of rvsd per workload, kept in the work dir),
 # RVSD_ARGS (more rvsd flags), RVSD_WRAP (a command to start rvsd under).
@@ -85,7 +85,7 @@ RESULTS=$W/results
 : > "$RESULTS"
 
 backend_pids=()
-declare -A main_pid tport uport
+declare -A main_pid tport uport pidx
 proxy_main=
 cleanup() {
   for p in "${main_pid[@]}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
@@ -138,6 +138,7 @@ start_proxy() {
       # two workers); "rvs-1t": one.
       local threads=2
       [ "$name" = rvs-1t ] && threads=1
+      rm -rf "$W/$name-state" "$W/$name.sock"
       taskset -c "$PROXY_CPU" ${RVSD_WRAP:-} "$RVSD" --worker-threads "$threads" ${RVSD_ARGS:-} --socket "$W/$name.sock" --state-dir "$W/$name-state" --log-level warn --drain-timeout 1 2>>"$W/$name.err" &
       pid=$!
       for _ in $(seq 200); do [ -S "$W/$name.sock" ] && break; sleep 0.025; done
@@ -178,6 +179,24 @@ start_proxy() {
     exit 1
   fi
   main_pid[$name]=$pid tport[$name]=$tp uport[$name]=$up
+}
+# start_nth NAME I: start the I-th proxy on its ports.
+start_nth() {
+  pidx[$1]=$2
+  start_proxy "$1" $((19100 + 10 * $2)) $((19101 + 10 * $2))
+}
+# restart_proxy NAME: a fresh process on the same ports (for the RSS test:
+# a process that held connections before keeps that memory for the next).
+restart_proxy() {
+  local pid=${main_pid[$1]}
+  [ -n "$pid" ] || return 0
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  for _ in $(seq 200); do
+    (exec 3<>"/dev/tcp/127.0.0.1/${tport[$1]}") 2>/dev/null || break
+    sleep 0.025
+  done
+  start_nth "$1" "${pidx[$1]}"
 }
 # use_proxy NAME: the proxy the workload functions measure next.
 use_proxy() {
@@ -334,7 +353,7 @@ echo
 read -r -a plist <<<"$PROXIES"
 i=0
 for p in "${plist[@]}"; do
-  start_proxy "$p" $((19100 + 10 * i)) $((19101 + 10 * i))
+  start_nth "$p" "$i"
   i=$((i + 1))
 done
 echo "== started: $(for p in "${plist[@]}"; do printf '%s (pid %s, tcp %s) ' "$p" "${main_pid[$p]:--}" "${tport[$p]}"; done)"
@@ -353,6 +372,7 @@ for round in $(seq 1 "$ROUNDS"); do
     for p in "${order[@]}"; do
       # (No UDP in HAProxy and pen; nothing holds idle connections direct.)
       case $w:$p in udp:haproxy-* | udp:pen | idle:direct) continue ;; esac
+      [ "$w" = idle ] && restart_proxy "$p"
       use_proxy "$p"
       "w_$w"
       sleep 0.2
