@@ -79,17 +79,18 @@ pub async fn run(
     };
     let store = Store::new(&cfg.state_dir);
     let table = store.load().map_err(|e| e.to_string())?;
+    let workers = workers::Workers::start(cfg.worker_threads)
+        .map_err(|e| format!("cannot start the data-plane threads: {e}"))?;
     let shared = Arc::new(Shared {
         timeouts: SharedTimeouts::new(table.timeouts()),
         conn_limit: Arc::new(Semaphore::new(cfg.max_connections)),
         live: AtomicUsize::new(0),
-        loads: workers::Loads::new(cfg.worker_threads),
+        // One count per thread that runs.
+        loads: workers::Loads::new(workers.threads()),
         fail_after: cfg.fail_after.max(1),
         events: Arc::new(health::EventLog::default()),
         default_check: cfg.default_check,
     });
-    let workers = workers::Workers::start(cfg.worker_threads)
-        .map_err(|e| format!("cannot start the data-plane threads: {e}"))?;
     let mut dp = DataPlane::new(shared.clone(), workers);
     let prepared = dp.prepare(&table).map_err(|e| {
         format!(
