@@ -439,7 +439,12 @@ fn wildcard_loops_refused(any: &str, local: &[String]) {
 
 #[test]
 fn wildcard_self_loop_refused_ipv4() {
-    let mut local = vec!["127.0.0.1".to_string(), "127.45.5.9".to_string()];
+    let mut local = vec![
+        "127.0.0.1".to_string(),
+        "127.45.5.9".to_string(),
+        // The same, written as an IPv4-mapped IPv6 address.
+        "::ffff:127.45.5.9".to_string(),
+    ];
     // An address of this host that is not loopback, when there is one.
     local.extend(
         rvs::daemon::runtime::local_addrs()
@@ -452,5 +457,17 @@ fn wildcard_self_loop_refused_ipv4() {
 
 #[test]
 fn wildcard_self_loop_refused_ipv6() {
-    wildcard_loops_refused("::", &["::1".to_string()]);
+    let mut local = vec!["::1".to_string()];
+    local.extend(
+        rvs::daemon::runtime::local_addrs()
+            .into_iter()
+            .find(|ip| match ip {
+                std::net::IpAddr::V6(v6) => {
+                    !v6.is_loopback() && (v6.segments()[0] & 0xffc0) != 0xfe80
+                }
+                _ => false,
+            })
+            .map(|ip| ip.to_string()),
+    );
+    wildcard_loops_refused("::", &local);
 }
