@@ -38,8 +38,8 @@ http\t''
 exec\t''
 udp\t''
 none\t''"
-complete -c rvsadm -l check-interval -d 'Time between probes, e.g. 2, 1.5s or 200ms (default 2s)' -r
-complete -c rvsadm -l check-timeout -d 'Probe timeout (default 1s)' -r
+complete -c rvsadm -l check-interval -d 'Time between probes, e.g. 2, 1.5s or 200ms (default 2s; at least 100ms, 1s for exec checks)' -r
+complete -c rvsadm -l check-timeout -d 'Probe timeout (default 1s; at least 10ms)' -r
 complete -c rvsadm -l check-rise -d 'Consecutive successes that bring a down server up (default 2)' -r
 complete -c rvsadm -l check-fall -d 'Consecutive failures that take an up server down (default 3)' -r
 complete -c rvsadm -l check-jitter -d 'Random extra delay before each probe, up to this long' -r

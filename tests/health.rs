@@ -273,6 +273,8 @@ fn exec_check_flips_and_is_killed_on_timeout() {
         "exec",
         "--check-exec",
         &cmd,
+        "--check-interval",
+        "1s",
     ]);
     wait_state(&d, a.addr, "UP", 5);
     assert!(wait_for(5, || health(&d, a.addr)["reason"] == "exit 0"));
@@ -298,7 +300,7 @@ fn exec_check_flips_and_is_killed_on_timeout() {
         "--check-timeout",
         "200ms",
         "--check-interval",
-        "100ms",
+        "1s",
         "--check-fall",
         "1",
     ]);

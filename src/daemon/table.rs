@@ -290,11 +290,12 @@ fn no_such_destination() -> TableError {
 fn validate_service(spec: &ServiceSpec) -> Result<(), TableError> {
     check_settings(&spec.health)?;
     if let Some(sorry) = spec.sorry_server {
-        if !is_unicast(&sorry.ip()) || sorry.port() == 0 || sorry == spec.key.addr {
+        if !is_unicast(&sorry.ip()) || sorry.port() == 0 {
             return Err(TableError::invalid(
                 "sorry server must be a unicast address:port other than the service",
             ));
         }
+        check_loop(&spec.key, sorry, "sorry server")?;
     }
     if !sched::exists(&spec.scheduler) {
         return Err(TableError::new(
@@ -346,10 +347,99 @@ fn validate_service(spec: &ServiceSpec) -> Result<(), TableError> {
     Ok(())
 }
 
+/// Floor of the time between two probes of one server (tcp, http, udp):
+/// below it probing only adds load.
+pub const MIN_CHECK_INTERVAL_MS: u32 = 100;
+/// Floor of the time between two exec probes: each one forks a shell.
+/// keepalived's `vrrp_script` interval counts whole seconds too.
+pub const MIN_EXEC_INTERVAL_MS: u32 = 1000;
+/// Floor of a probe's timeout.
+pub const MIN_CHECK_TIMEOUT_MS: u32 = 10;
+/// Ceiling of check intervals, timeouts and jitter (one day).
+pub const MAX_CHECK_DURATION_MS: u32 = 86_400_000;
+
+/// The first control character of `s` (newline, tab, escape, NUL, DEL, the
+/// C1 range ...): its 1-based character position and the character.
+pub fn first_control(s: &str) -> Option<(usize, char)> {
+    s.chars()
+        .enumerate()
+        .find(|(_, c)| c.is_control())
+        .map(|(i, c)| (i + 1, c))
+}
+
+/// `U+000A` for a character, as messages name control characters.
+pub fn char_code(c: char) -> String {
+    format!("U+{:04X}", c as u32)
+}
+
+/// The free-text check settings, by the rvsadm option that sets them.
+pub fn check_texts(h: &HealthCheck) -> [(&'static str, Option<&str>); 6] {
+    [
+        ("--check-http-path", h.http_path.as_deref()),
+        ("--check-http-host", h.http_host.as_deref()),
+        ("--check-http-body", h.http_body.as_deref()),
+        ("--check-exec", h.exec.as_deref()),
+        ("--check-udp-send", h.udp_send.as_deref()),
+        ("--check-udp-expect", h.udp_expect.as_deref()),
+    ]
+}
+
+fn ms_text(ms: u32) -> String {
+    if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
 fn check_settings(h: &HealthCheck) -> Result<(), TableError> {
     let bad = |what: &str| Err(TableError::invalid(what));
-    if h.interval_ms == Some(0) || h.timeout_ms == Some(0) {
-        return bad("check interval and timeout must be at least 1 ms");
+    for (name, text) in check_texts(h) {
+        if let Some((pos, c)) = text.and_then(first_control) {
+            return bad(&format!(
+                "{name} holds the control character {} at character {pos}; \
+                 control characters (newline, tab, escape, NUL ...) are refused in check settings",
+                char_code(c)
+            ));
+        }
+    }
+    if let Some(ms) = h.interval_ms {
+        let floor = if h.kind == Some(CheckKind::Exec) {
+            MIN_EXEC_INTERVAL_MS
+        } else {
+            MIN_CHECK_INTERVAL_MS
+        };
+        if ms < floor && floor == MIN_EXEC_INTERVAL_MS {
+            return bad(&format!(
+                "--check-interval {} is below the floor of {} for exec checks (each probe starts a shell); give {} or more",
+                ms_text(ms),
+                ms_text(floor),
+                ms_text(floor)
+            ));
+        }
+        if ms < floor {
+            return bad(&format!(
+                "--check-interval {} is below the floor of {} ({} for exec checks); give a longer interval",
+                ms_text(ms),
+                ms_text(MIN_CHECK_INTERVAL_MS),
+                ms_text(MIN_EXEC_INTERVAL_MS)
+            ));
+        }
+    }
+    if h.timeout_ms.is_some_and(|ms| ms < MIN_CHECK_TIMEOUT_MS) {
+        return bad(&format!(
+            "--check-timeout is below the floor of {}; give a longer timeout",
+            ms_text(MIN_CHECK_TIMEOUT_MS)
+        ));
+    }
+    for (name, v) in [
+        ("--check-interval", h.interval_ms),
+        ("--check-timeout", h.timeout_ms),
+        ("--check-jitter", h.jitter_ms),
+    ] {
+        if v.is_some_and(|ms| ms > MAX_CHECK_DURATION_MS) {
+            return bad(&format!("{name} is above one day (86400s)"));
+        }
     }
     if h.rise == Some(0) || h.fall == Some(0) {
         return bad("check rise and fall must be at least 1");
@@ -368,7 +458,8 @@ fn check_settings(h: &HealthCheck) -> Result<(), TableError> {
     Ok(())
 }
 
-/// The effective check of one server must make sense (e.g. `exec` needs a command).
+/// The effective check of one server must make sense (e.g. `exec` needs a
+/// command, and an exec check inherits no interval below the exec floor).
 fn validate_check(spec: &ServiceSpec, srv: &RealServerSpec) -> Result<(), TableError> {
     let h = srv.health.over(&spec.health);
     if h.kind == Some(CheckKind::Exec) && h.exec.as_deref().is_none_or(|c| c.trim().is_empty()) {
@@ -376,7 +467,57 @@ fn validate_check(spec: &ServiceSpec, srv: &RealServerSpec) -> Result<(), TableE
             "an exec check needs a command (--check-exec)",
         ));
     }
-    Ok(())
+    if h.kind == Some(CheckKind::Exec) && srv.health.interval_ms.is_none() {
+        if let Some(ms) = h.interval_ms.filter(|&ms| ms < MIN_EXEC_INTERVAL_MS) {
+            return Err(TableError::invalid(&format!(
+                "the exec check of real server {} would inherit --check-interval {} from the service, \
+                 below the floor of {} for exec checks (each probe starts a shell); \
+                 give the server --check-interval {} or more",
+                srv.addr,
+                ms_text(ms),
+                ms_text(MIN_EXEC_INTERVAL_MS),
+                ms_text(MIN_EXEC_INTERVAL_MS)
+            )));
+        }
+    }
+    check_settings(&h)
+}
+
+/// True when a connection to `dest` would come back to the service at
+/// `vip` (`local` says whether an address belongs to this host). A wildcard
+/// service (0.0.0.0 or ::) listens on every address of its family, so any
+/// address of this host of that family on the service's port loops: 127/8
+/// and the host's IPv4 addresses for 0.0.0.0 (also written as
+/// ::ffff:a.b.c.d), ::1 and the host's IPv6 addresses for ::.
+pub fn loops_back(vip: SocketAddr, dest: SocketAddr, local: impl Fn(&IpAddr) -> bool) -> bool {
+    if dest.port() != vip.port() {
+        return false;
+    }
+    let ip = dest.ip().to_canonical();
+    if ip == vip.ip() {
+        return true;
+    }
+    vip.ip().is_unspecified() && ip.is_ipv4() == vip.is_ipv4() && (ip.is_loopback() || local(&ip))
+}
+
+/// Refuse a destination (real or sorry server) that would loop back to the
+/// service itself.
+fn check_loop(key: &ServiceKey, dest: SocketAddr, what: &str) -> Result<(), TableError> {
+    let host_addr = |ip: &IpAddr| super::runtime::local_addrs().contains(ip);
+    if !loops_back(key.addr, dest, host_addr) {
+        return Ok(());
+    }
+    let why = if dest.ip().to_canonical() == key.addr.ip() {
+        format!("the {what} {dest} is the virtual service itself, which would loop")
+    } else {
+        format!(
+            "the {what} {dest} is this host on the service's port, and the virtual service {} listens on every local address, so it would loop",
+            key.addr
+        )
+    };
+    Err(TableError::invalid(&format!(
+        "{why}; give another address or port"
+    )))
 }
 
 fn validate_server(key: &ServiceKey, server: &RealServerSpec) -> Result<(), TableError> {
@@ -407,12 +548,7 @@ fn validate_server(key: &ServiceKey, server: &RealServerSpec) -> Result<(), Tabl
             "the real server has port 0; give it a port (-r ADDR:PORT)",
         ));
     }
-    if server.addr == key.addr {
-        return Err(TableError::invalid(
-            "the real server is the virtual service itself, which would loop; give another address",
-        ));
-    }
-    Ok(())
+    check_loop(key, server.addr, "real server")
 }
 
 fn is_unicast(ip: &IpAddr) -> bool {
@@ -561,5 +697,103 @@ mod tests {
                 udp: 300
             }
         );
+    }
+
+    #[test]
+    fn wildcard_services_loop_through_every_local_address() {
+        let sa = |s: &str| s.parse::<SocketAddr>().unwrap();
+        let host: IpAddr = "192.0.2.7".parse().unwrap();
+        let local = |ip: &IpAddr| *ip == host;
+        let l = |vip: &str, dest: &str| loops_back(sa(vip), sa(dest), local);
+        assert!(l("127.0.0.1:80", "127.0.0.1:80"));
+        assert!(!l("127.0.0.1:80", "127.0.0.2:80"), "another address");
+        assert!(l("0.0.0.0:80", "127.0.0.1:80"));
+        assert!(l("0.0.0.0:80", "127.9.8.7:80"), "all of 127/8");
+        assert!(l("0.0.0.0:80", "192.0.2.7:80"), "an address of this host");
+        assert!(l("0.0.0.0:80", "[::ffff:127.0.0.1]:80"), "v4-mapped");
+        assert!(!l("0.0.0.0:80", "127.0.0.1:81"), "another port");
+        assert!(!l("0.0.0.0:80", "198.51.100.1:80"), "another host");
+        assert!(!l("0.0.0.0:80", "[::1]:80"), "0.0.0.0 is IPv4 only");
+        assert!(l("[::]:80", "[::1]:80"));
+        assert!(!l("[::]:80", "127.0.0.1:80"), ":: is bound IPv6-only");
+        assert!(!l("[::]:80", "[2001:db8::1]:80"));
+    }
+
+    #[test]
+    fn self_loops_refused_for_real_and_sorry_servers() {
+        let mut t = Table::default();
+        let k = key("0.0.0.0:80");
+        t.apply(&Request::AddService(ServiceSpec::new(k))).unwrap();
+        let e = t
+            .apply(&Request::AddServer {
+                service: k,
+                server: server("127.0.0.1:80", 1),
+            })
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Invalid);
+        assert!(e.message.contains("listens on every local address"), "{e}");
+        let mut spec = ServiceSpec::new(k);
+        spec.sorry_server = Some("127.0.0.5:80".parse().unwrap());
+        let e = t.apply(&Request::EditService(spec)).unwrap_err();
+        assert!(e.message.contains("sorry server 127.0.0.5:80"), "{e}");
+        assert!(t.service(&k).unwrap().servers.is_empty());
+        assert_eq!(t.service(&k).unwrap().spec.sorry_server, None);
+    }
+
+    #[test]
+    fn control_characters_and_too_frequent_checks_refused() {
+        let mut t = Table::default();
+        let k = key("10.0.0.1:80");
+        let mut spec = ServiceSpec::new(k);
+        spec.health.http_host = Some("a\x1b[2Jb".into());
+        let e = t.apply(&Request::AddService(spec.clone())).unwrap_err();
+        assert!(
+            e.message
+                .contains("--check-http-host holds the control character U+001B at character 2"),
+            "{e}"
+        );
+        spec.health.http_host = None;
+        spec.health.interval_ms = Some(99);
+        let e = t.apply(&Request::AddService(spec.clone())).unwrap_err();
+        assert!(e.message.contains("below the floor of 100ms"), "{e}");
+        spec.health.interval_ms = Some(500);
+        t.apply(&Request::AddService(spec.clone())).unwrap();
+        // An exec check on a server inherits the service's 500 ms: too often.
+        let mut s = server("10.0.1.1:80", 1);
+        s.health.kind = Some(CheckKind::Exec);
+        s.health.exec = Some("true".into());
+        let e = t
+            .apply(&Request::AddServer {
+                service: k,
+                server: s.clone(),
+            })
+            .unwrap_err();
+        assert!(
+            e.message
+                .contains("would inherit --check-interval 500ms from the service"),
+            "{e}"
+        );
+        s.health.interval_ms = Some(1000);
+        s.health.exec = Some("true\nreboot".into());
+        let e = t
+            .apply(&Request::AddServer {
+                service: k,
+                server: s.clone(),
+            })
+            .unwrap_err();
+        assert!(
+            e.message
+                .contains("--check-exec holds the control character U+000A at character 5"),
+            "{e}"
+        );
+        s.health.exec = Some("true".into());
+        t.apply(&Request::AddServer {
+            service: k,
+            server: s,
+        })
+        .unwrap();
+        spec.health.timeout_ms = Some(5);
+        let e = t.apply(&Request::EditService(spec)).unwrap_err();
+        assert!(e.message.contains("below the floor of 10ms"), "{e}");
     }
 }

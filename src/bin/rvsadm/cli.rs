@@ -465,8 +465,9 @@ rvs extensions (long options only):
   --health                            list real-server health (with -L)
 Health checks (-A/-E: service defaults; -a/-e: per real server):
   --check tcp|http|exec|udp|none      kind of active check (default: tcp for TCP services)
-  --check-interval dur                time between probes (default 2s; 200ms, 1.5s ...)
-  --check-timeout dur                 probe timeout (default 1s)
+  --check-interval dur                time between probes (default 2s; 200ms, 1.5s ...;
+                                      at least 100ms, 1s for exec)
+  --check-timeout dur                 probe timeout (default 1s; at least 10ms)
   --check-rise n                      successes that bring a server up (default 2)
   --check-fall n                      failures that take a server down (default 3)
   --check-jitter dur                  random extra delay before each probe

@@ -17,8 +17,8 @@ fn health_args() -> Vec<Arg> {
     vec![
         value("check", None, "KIND", "Kind of active check: tcp, http, exec, udp or none (default: tcp for TCP services, none for UDP)")
             .value_parser(["tcp", "http", "exec", "udp", "none"]),
-        value("check-interval", None, "DURATION", "Time between probes, e.g. 2, 1.5s or 200ms (default 2s)"),
-        value("check-timeout", None, "DURATION", "Probe timeout (default 1s)"),
+        value("check-interval", None, "DURATION", "Time between probes, e.g. 2, 1.5s or 200ms (default 2s; at least 100ms, 1s for exec checks)"),
+        value("check-timeout", None, "DURATION", "Probe timeout (default 1s; at least 10ms)"),
         value("check-rise", None, "N", "Consecutive successes that bring a down server up (default 2)"),
         value("check-fall", None, "N", "Consecutive failures that take an up server down (default 3)"),
         value("check-jitter", None, "DURATION", "Random extra delay before each probe, up to this long"),
@@ -472,6 +472,19 @@ The following are parsed exactly as ipvsadm parses them and then rejected with
 a bad line changes nothing, and an error is reported as
 \(lqline N: text: message\(rq.
 Lines starting with # are skipped.
+.PP
+Health\-check texts (\-\-check\-exec, \-\-check\-http\-*, \-\-check\-udp\-*,
+\-\-sorry\-server) may not hold control characters (newline, tab, escape, NUL ...);
+the error names the option and the character's position.
+\-S writes a value with blanks, quotes or backslashes in double quotes, with
+\(rs\(dq and \(rs\(rs inside; \-R reads it back unchanged.
+A control character that a table from an older rvsd holds is written as
+\(rsn, \(rsr, \(rst, \(rsxHH or \(rsu{HHHH} (with a warning on standard error),
+and \-R refuses it.
+.PP
+A real server or sorry server that is the virtual service itself is refused;
+for a service on 0.0.0.0 or :: that means any address of this host of that
+family (127.0.0.0/8, ::1 included) on the service's port.
 .PP
 \-v prints the rvsadm version and the version, protocol, pid and uptime of rvsd,
 or that rvsd is not reachable.

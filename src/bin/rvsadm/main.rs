@@ -37,7 +37,8 @@ fn main() -> ExitCode {
     }
     let command = match request::parse(&argv) {
         Ok(c) => c,
-        Err(e) => return fail(&e.message, e.status),
+        // Messages may quote the command line: nothing raw reaches the terminal.
+        Err(e) => return fail(&output::visible(&e.message), e.status),
     };
     match command {
         Command::Help => write_stdout(&cli::help_text(&prog)),
@@ -151,7 +152,12 @@ fn run(inv: Invocation) -> ExitCode {
         (Action::List { service, opts }, Response::Table(t)) => {
             output::render_list(&t, service.is_some(), opts)
         }
-        (Action::Save { numeric }, Response::Table(t)) => output::render_save(&t, *numeric),
+        (Action::Save { numeric }, Response::Table(t)) => {
+            for w in output::save_warnings(&t) {
+                eprintln!("{CLIENT_NAME}: {w}");
+            }
+            output::render_save(&t, *numeric)
+        }
         (Action::ListConnections { .. }, Response::Connections(c)) if inv.json => {
             output::json_connections(&c)
         }
@@ -201,7 +207,10 @@ fn restore(prog: &str, socket: &Path) -> ExitCode {
             index: Some(i),
             ..
         }) => match lines.get(i as usize) {
-            Some(l) => fail(&format!("line {}: {}: {message}", l.number, l.text), 255),
+            Some(l) => fail(
+                &format!("line {}: {}: {message}", l.number, output::visible(&l.text)),
+                255,
+            ),
             None => fail(&message, 255),
         },
         Err(e) => fail(&e.to_string(), status_of(&e, true)),

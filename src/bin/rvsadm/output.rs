@@ -105,6 +105,8 @@
 
 mod health;
 mod names;
+
+pub use health::{save_warnings, visible};
 mod rdns;
 mod sort;
 

@@ -15,6 +15,10 @@ use rvs::ctl::proto::{
     SCHED_FLAG_3,
 };
 
+use rvs::daemon::table::{
+    char_code, first_control, MIN_CHECK_INTERVAL_MS, MIN_CHECK_TIMEOUT_MS, MIN_EXEC_INTERVAL_MS,
+};
+
 use crate::addr::{atoi, number_in, parse_netmask_v4, parse_service};
 use crate::cli::{Opt, HEALTH_OPTIONS, MATRIX, OPTIONS, OPT_NAMES};
 use crate::output::ListOpts;
@@ -235,6 +239,15 @@ impl State {
             return fail(format!("multiple '{name}' options specified"));
         }
         self.health_opts.push(name);
+        // Before anything echoes the value: a control character would reach
+        // the terminal here, and later every `-L --health` and `-S`.
+        if let Some((pos, c)) = first_control(&a) {
+            return fail(format!(
+                "invalid --{name} value: control character {} at character {pos}; \
+                 control characters (newline, tab, escape, NUL ...) are not allowed, remove it",
+                char_code(c)
+            ));
+        }
         let bad = |what: &str| fail(format!("invalid --{name} value `{a}': {what}"));
         let h = &mut self.health;
         match opt {
@@ -251,8 +264,18 @@ impl State {
                     Opt::CheckTimeout => h.timeout_ms = Some(ms),
                     _ => h.jitter_ms = Some(ms),
                 }
-                if ms == 0 && opt != Opt::CheckJitter {
-                    return bad("must be above 0");
+                if opt == Opt::CheckInterval && ms < MIN_CHECK_INTERVAL_MS {
+                    return bad(&format!(
+                        "below the floor of {} ({} for exec checks)",
+                        ms_text(MIN_CHECK_INTERVAL_MS),
+                        ms_text(MIN_EXEC_INTERVAL_MS)
+                    ));
+                }
+                if opt == Opt::CheckTimeout && ms < MIN_CHECK_TIMEOUT_MS {
+                    return bad(&format!(
+                        "below the floor of {}",
+                        ms_text(MIN_CHECK_TIMEOUT_MS)
+                    ));
                 }
             }
             Opt::CheckRise | Opt::CheckFall => {
@@ -667,10 +690,34 @@ fn health_checks(st: &State, cmd_name: &str) -> Result<(), CliError> {
             ));
         }
     }
+    if st.health.kind == Some(CheckKind::Exec) {
+        if let Some(ms) = st
+            .health
+            .interval_ms
+            .filter(|&ms| ms < MIN_EXEC_INTERVAL_MS)
+        {
+            return fail(format!(
+                "invalid --check-interval value `{}' for an exec check: below the floor of {} \
+                 (each probe starts a shell); give {} or more",
+                ms_text(ms),
+                ms_text(MIN_EXEC_INTERVAL_MS),
+                ms_text(MIN_EXEC_INTERVAL_MS)
+            ));
+        }
+    }
     if st.health_list && (st.has(1) || st.has(12) || st.has(13)) {
         return fail("options conflicts in the list command");
     }
     Ok(())
+}
+
+/// `1500ms`, `2s`: a duration as `-S` writes it.
+pub fn ms_text(ms: u32) -> String {
+    if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
 }
 
 /// `2`, `1.5`, `2s`, `1.5s` (seconds) or `200ms` → milliseconds.

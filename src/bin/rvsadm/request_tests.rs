@@ -612,3 +612,100 @@ fn other_commands() {
     assert!(action("-A -t 1.2.3.4:80").is_mutation());
     assert!(!action("-S").is_mutation());
 }
+
+#[test]
+fn control_characters_refused_in_every_check_value() {
+    for opt in [
+        "--check-exec",
+        "--check-http-path",
+        "--check-http-host",
+        "--check-http-body",
+        "--check-udp-send",
+        "--check-udp-expect",
+        "--sorry-server",
+        "--check-interval",
+    ] {
+        for (value, code, pos) in [
+            ("/ok\necho pwned", "U+000A", 4),
+            ("/a\rb", "U+000D", 3),
+            ("\x1b[2J/", "U+001B", 1),
+            ("/x\0", "U+0000", 3),
+            ("/\tx", "U+0009", 2),
+            ("/é\u{9b}31m", "U+009B", 3),
+        ] {
+            let e = parse(&argv(&["-A", "-t", "1.2.3.4:80", opt, value])).unwrap_err();
+            let name = opt.trim_start_matches("--");
+            assert_eq!(
+                e.message,
+                format!(
+                    "invalid --{name} value: control character {code} at character {pos}; \
+                     control characters (newline, tab, escape, NUL ...) are not allowed, remove it"
+                ),
+            );
+            assert_eq!(e.status, 2);
+            assert!(!e.message.contains(char::is_control));
+        }
+    }
+    // Spaces, quotes, `$`, backslashes and non-ASCII text are fine.
+    let v = "/usr/bin/probe \"$RVS_SERVER_ADDR\" 'é' \\ 日本";
+    let (_, srv) = server_spec_argv(&[
+        "-a",
+        "-t",
+        "1.2.3.4:80",
+        "-r",
+        "10.0.0.1",
+        "--check-exec",
+        v,
+    ]);
+    assert_eq!(srv.health.exec.as_deref(), Some(v));
+}
+
+fn server_spec_argv(words: &[&str]) -> (ServiceKey, RealServerSpec) {
+    match parse(&argv(words)) {
+        Ok(Command::Run(Invocation {
+            action: Action::AddServer { service, server },
+            ..
+        })) => (service, server),
+        other => panic!("{words:?}: {other:?}"),
+    }
+}
+
+#[test]
+fn check_interval_and_timeout_floors() {
+    assert_eq!(
+        err("-A -t 1.2.3.4:80 --check-interval 99ms"),
+        e2("invalid --check-interval value `99ms': below the floor of 100ms (1s for exec checks)")
+    );
+    assert_eq!(
+        err("-A -t 1.2.3.4:80 --check-interval 0"),
+        e2("invalid --check-interval value `0': below the floor of 100ms (1s for exec checks)")
+    );
+    assert_eq!(
+        err("-A -t 1.2.3.4:80 --check-timeout 9ms"),
+        e2("invalid --check-timeout value `9ms': below the floor of 10ms")
+    );
+    let exec = "invalid --check-interval value `999ms' for an exec check: below the floor of 1s \
+                (each probe starts a shell); give 1s or more";
+    assert_eq!(
+        err("-A -t 1.2.3.4:80 --check exec --check-exec true --check-interval 999ms"),
+        e2(exec)
+    );
+    // In either order.
+    assert_eq!(
+        err("-a -t 1.2.3.4:80 -r 10.0.0.1 --check-interval 999ms --check-exec true --check exec"),
+        e2(exec)
+    );
+    let s = service_spec("-A -t 1.2.3.4:80 --check-interval 100ms --check-timeout 10ms");
+    assert_eq!(
+        (s.health.interval_ms, s.health.timeout_ms),
+        (Some(100), Some(10))
+    );
+    let s = service_spec("-A -t 1.2.3.4:80 --check exec --check-exec true --check-interval 1s");
+    assert_eq!(s.health.interval_ms, Some(1000));
+    assert_eq!(
+        service_spec("-A -t 1.2.3.4:80 --check-jitter 0")
+            .health
+            .jitter_ms,
+        Some(0)
+    );
+}

@@ -32,17 +32,20 @@ pub struct LineError {
 impl LineError {
     /// `line N: <text>: <message>`.
     pub fn message(&self) -> String {
-        format!(
+        crate::output::visible(&format!(
             "line {}: {}: {}",
             self.number, self.text, self.error.message
-        )
+        ))
     }
 }
 
 /// Split one line into argv words the way ipvsadm's restore does: on
 /// blanks, tabs and CRs, dropping every `ipvsadm` token. rvs addition: a word
-/// that starts with `"` runs to the closing `"` (with `\"` and `\\`
-/// escapes), so that `-S` can save health-check values with blanks.
+/// that starts with `"` runs to the closing `"`, so that `-S` can save
+/// health-check values with blanks. Inside it `\n`, `\r`, `\t`, `\xHH` and
+/// `\u{HHHH}` stand for that character (how `-S` writes control characters
+/// that an older table may hold), and a backslash before anything else
+/// stands for that thing (`\"`, `\\`).
 pub fn tokenize(line: &str) -> Vec<String> {
     let mut words = Vec::new();
     let mut chars = line.chars().peekable();
@@ -60,7 +63,7 @@ pub fn tokenize(line: &str) -> Vec<String> {
             while let Some(c) = chars.next() {
                 match c {
                     '"' => break,
-                    '\\' => word.extend(chars.next()),
+                    '\\' => word.extend(unescape(&mut chars)),
                     c => word.push(c),
                 }
             }
@@ -79,6 +82,49 @@ pub fn tokenize(line: &str) -> Vec<String> {
         }
     }
     words
+}
+
+/// The character a backslash inside quotes stands for, `chars` being just
+/// after the backslash.
+fn unescape(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Option<char> {
+    let c = chars.next()?;
+    let hex = |digits: &str| {
+        u32::from_str_radix(digits, 16)
+            .ok()
+            .and_then(char::from_u32)
+    };
+    // At most `{` + 6 digits + `}` are looked at.
+    let rest = chars.clone().take(8).collect::<String>();
+    let (code, used) = match c {
+        'n' => return Some('\n'),
+        'r' => return Some('\r'),
+        't' => return Some('\t'),
+        'x' => match rest
+            .get(..2)
+            .filter(|d| d.chars().all(|c| c.is_ascii_hexdigit()))
+        {
+            Some(d) => (hex(d), 2),
+            None => (None, 0),
+        },
+        'u' => match rest.strip_prefix('{').and_then(|r| r.split_once('}')) {
+            Some((d, _))
+                if (1..=6).contains(&d.len()) && d.chars().all(|c| c.is_ascii_hexdigit()) =>
+            {
+                (hex(d), d.len() + 2)
+            }
+            _ => (None, 0),
+        },
+        _ => (None, 0),
+    };
+    match code {
+        Some(decoded) => {
+            for _ in 0..used {
+                chars.next();
+            }
+            Some(decoded)
+        }
+        None => Some(c),
+    }
 }
 
 /// Parse the whole restore input; `prog` is used as argv[0] of each line.
@@ -195,5 +241,33 @@ mod tests {
         assert_eq!(e.error.status, 255);
         let e = parse_input("rvsadm", "-a -t 1.2.3.4:80 -r 10.0.0.1 -g\n").unwrap_err();
         assert!(e.error.message.starts_with("not supported by rvs yet: -g"));
+    }
+
+    #[test]
+    fn quoted_words_read_escapes_back() {
+        assert_eq!(
+            tokenize(r#"-x "a\nb\r\tc\x1b[0m\x00\u{9b}\u{1F600}" "q\"\\" "\q\x4" "\u{zz}""#),
+            vec![
+                "-x",
+                "a\nb\r\tc\x1b[0m\0\u{9b}\u{1F600}",
+                "q\"\\",
+                "qx4",
+                "u{zz}"
+            ]
+        );
+        // A saved line with escapes is one line, and errors show no raw control character.
+        let e = parse_input("rvsadm", "-A -t 1.2.3.4:80 --check-exec \"a\\x1bb\"\n").unwrap_err();
+        assert_eq!(e.number, 1);
+        assert!(
+            e.message()
+                .contains("control character U+001B at character 2"),
+            "{}",
+            e.message()
+        );
+        let e = parse_input("rvsadm", "-A -t 1.2.3.4:80 --bogus\x1b[2J\n").unwrap_err();
+        assert_eq!(
+            e.message(),
+            "line 1: -A -t 1.2.3.4:80 --bogus\\x1b[2J: --bogus\\x1b[2J: unknown option"
+        );
     }
 }

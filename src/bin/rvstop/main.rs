@@ -94,7 +94,8 @@ fn main() -> ExitCode {
     }
     let (act_tx, act_rx) = mpsc::channel();
     transport::spawn_actions(socket.clone(), act_rx, tx.clone());
-    transport::spawn_subscription(socket.clone(), args.interval, tx.clone());
+    let latest = std::sync::Arc::new(transport::Latest::default());
+    transport::spawn_subscription(socket.clone(), args.interval, latest.clone(), tx.clone());
 
     let mut terminal = match ratatui::try_init() {
         Ok(t) => t,
@@ -114,7 +115,7 @@ fn main() -> ExitCode {
     transport::spawn_input(tx);
 
     let mut app = App::new(socket.display().to_string(), args.interval, Instant::now());
-    let result = run(&mut terminal, &mut app, &rx, &act_tx);
+    let result = run(&mut terminal, &mut app, &rx, &latest, &act_tx);
     ratatui::restore();
     match result {
         Ok(None) => ExitCode::SUCCESS,
@@ -133,6 +134,7 @@ fn run(
     terminal: &mut ratatui::DefaultTerminal,
     app: &mut App,
     rx: &mpsc::Receiver<Event>,
+    latest: &transport::Latest,
     actions: &mpsc::Sender<(rvs::ctl::proto::Request, String)>,
 ) -> Result<Option<i32>, String> {
     loop {
@@ -164,7 +166,11 @@ fn run(
                 .autoresize()
                 .map_err(|e| format!("cannot resize: {e}"))?,
             Event::InputError(e) => return Err(format!("cannot read the terminal: {e}")),
-            Event::Update(u) => app.ingest(*u, now),
+            Event::Update => {
+                if let Some(u) = latest.take() {
+                    app.ingest(u, now)
+                }
+            }
             Event::Disconnected(e) => app.disconnected(e, now),
             Event::ActionDone { what, result } => app.action_done(&what, result),
             Event::Signal(sig) => return Ok(Some(sig)),

@@ -10,21 +10,62 @@ use tabled::settings::Style;
 use super::names::{addrport, Resolver};
 use super::sort;
 
-/// Quote a value for `-S`/`-R` when it holds blanks, quotes or nothing.
+/// Quote a value for `-S`/`-R` when it holds blanks, quotes, backslashes or
+/// control characters, is empty, or is the word `ipvsadm` (which `-R` drops
+/// unless quoted). Inside the quotes `"` and `\` get a backslash, and control
+/// characters (refused on input, but a table from an older rvsd may hold
+/// them) are written as `\n`, `\r`, `\t`, `\xHH` or `\u{HHHH}`, so that
+/// the line stays one line, shows nothing raw on a terminal, and reads back
+/// as the same value ([`crate::restore::tokenize`]).
 pub fn quote(v: &str) -> String {
-    if !v.is_empty() && !v.contains(|c: char| c.is_whitespace() || c == '"' || c == '\\') {
+    let plain = !v.is_empty()
+        && v != "ipvsadm"
+        && !v.contains(|c: char| c.is_whitespace() || c.is_control() || c == '"' || c == '\\');
+    if plain {
         return v.to_string();
     }
     let mut q = String::with_capacity(v.len() + 2);
     q.push('"');
     for c in v.chars() {
-        if c == '"' || c == '\\' {
-            q.push('\\');
+        match c {
+            '"' | '\\' => {
+                q.push('\\');
+                q.push(c);
+            }
+            c if c.is_control() => q.push_str(&escape_control(c)),
+            c => q.push(c),
         }
-        q.push(c);
     }
     q.push('"');
     q
+}
+
+/// `\n`, `\r`, `\t`, `\xHH` (below U+0080) or `\u{HHHH}`.
+pub fn escape_control(c: char) -> String {
+    match c {
+        '\n' => "\\n".to_string(),
+        '\r' => "\\r".to_string(),
+        '\t' => "\\t".to_string(),
+        c if (c as u32) < 0x80 => format!("\\x{:02x}", c as u32),
+        c => format!("\\u{{{:04x}}}", c as u32),
+    }
+}
+
+/// `s` with its control characters escaped as [`escape_control`] does, for
+/// text shown on a terminal (listings, error lines).
+pub fn visible(s: &str) -> String {
+    if !s.contains(char::is_control) {
+        return s.to_string();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                escape_control(c)
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 fn ms(v: u32) -> String {
@@ -112,6 +153,37 @@ pub fn save_options(h: &HealthCheck, slow_start: Option<u32>, sorry: Option<Sock
     s
 }
 
+/// One line for each check setting in `table` that holds a control
+/// character (refused on input; only an older rvsd can have stored one):
+/// `-S` writes them escaped, and `-R` will refuse them.
+pub fn save_warnings(table: &TableView) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut check = |h: &HealthCheck, whose: String| {
+        for (name, text) in rvs::daemon::table::check_texts(h) {
+            if let Some((pos, c)) = text.and_then(rvs::daemon::table::first_control) {
+                out.push(format!(
+                    "warning: {whose}: {name} holds the control character {} at character {pos} \
+                     (saved escaped); -R refuses control characters, remove it from the saved line \
+                     before restoring",
+                    rvs::daemon::table::char_code(c)
+                ));
+            }
+        }
+    };
+    for svc in &table.services {
+        let key = svc.spec.key;
+        let name = format!("service {} {}", key.proto.name(), sock(key.addr));
+        check(&svc.spec.health, name.clone());
+        for srv in &svc.servers {
+            check(
+                &srv.spec.health,
+                format!("real server {} of {name}", sock(srv.spec.addr)),
+            );
+        }
+    }
+    out
+}
+
 fn since(secs: u64) -> String {
     match secs {
         s if s < 60 => format!("{s}s"),
@@ -195,10 +267,10 @@ pub fn render(table: &TableView, nosort: bool, r: &dyn Resolver) -> String {
                 state,
                 since(h.since_secs),
                 weight,
-                h.check.clone(),
+                visible(&h.check),
                 last.to_string(),
                 latency(h.latency_us),
-                h.reason.clone(),
+                visible(&h.reason),
             ]);
         }
     }
@@ -225,6 +297,27 @@ mod tests {
         assert_eq!(quote("a b"), "\"a b\"");
         assert_eq!(quote("say \"hi\""), "\"say \\\"hi\\\"\"");
         assert_eq!(quote(""), "\"\"");
+        assert_eq!(quote("ipvsadm"), "\"ipvsadm\"");
+        assert_eq!(quote("$HOME/é"), "$HOME/é");
+        assert_eq!(
+            quote("a\nb\tc\x1b[2J\0\u{9b}"),
+            "\"a\\nb\\tc\\x1b[2J\\x00\\u{009b}\""
+        );
+        for v in [
+            "plain",
+            "a b",
+            "say \"hi\" \\ back",
+            "",
+            "ipvsadm",
+            "$RVS_SERVER_ADDR é ü 日本",
+            "line\none\r\n\ttab\x1b[31mred\x7f\0\u{85}\u{9b}",
+            "\\x41 \\u{41} \\n",
+        ] {
+            let line = format!("-A -t 1.2.3.4:80 --check-exec {}", quote(v));
+            assert!(!line.contains(char::is_control), "{line:?}");
+            let words = crate::restore::tokenize(&line);
+            assert_eq!(words.last().map(String::as_str), Some(v), "{line}");
+        }
     }
 
     #[test]

@@ -65,5 +65,12 @@ pub(super) fn reverse_name(ip: IpAddr) -> Option<String> {
     }
     let bytes: Vec<u8> = host.iter().map(|&c| c as u8).collect();
     let name = CStr::from_bytes_until_nul(&bytes).ok()?;
-    Some(name.to_string_lossy().into_owned())
+    let name = name.to_string_lossy();
+    // A name is printed as is: one with control characters is not a host
+    // name (glibc checks DNS answers, /etc/hosts is not checked), so print
+    // the address instead.
+    if name.contains(char::is_control) {
+        return None;
+    }
+    Some(name.into_owned())
 }
