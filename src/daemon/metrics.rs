@@ -55,6 +55,11 @@ const LOG_EVERY: Duration = Duration::from_secs(10);
 /// later at the earliest: a scrape flood costs at most 1/(1+GAP_FACTOR) of
 /// the metrics thread's CPU time on rendering.
 const GAP_FACTOR: u32 = 4;
+/// Rendered bodies alive at once (the latest one and those still being
+/// written to slow readers): at this count waiting scrapes get the latest
+/// body again instead of a new render, so memory stays within a few
+/// bodies whatever the clients do.
+const MAX_BODIES: usize = 4;
 
 /// Accept queue of the metrics listener: a burst of scrapers waits there
 /// (costing no descriptor) rather than having its SYNs dropped.
@@ -233,6 +238,27 @@ struct Cache {
     latest: watch::Sender<Option<Rendered>>,
     wanted: AtomicBool,
     wake: Notify,
+    /// Rendered bodies alive now (see [`Counted`]).
+    bodies: Arc<AtomicUsize>,
+}
+
+/// A rendered text that counts itself in `Cache::bodies` while any
+/// answer (or the cache) still holds it.
+struct Counted {
+    text: String,
+    alive: Arc<AtomicUsize>,
+}
+
+impl AsRef<[u8]> for Counted {
+    fn as_ref(&self) -> &[u8] {
+        self.text.as_bytes()
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.alive.fetch_sub(1, Relaxed);
+    }
 }
 
 impl Cache {
@@ -241,6 +267,7 @@ impl Cache {
             latest: watch::Sender::new(None),
             wanted: AtomicBool::new(false),
             wake: Notify::new(),
+            bodies: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -277,14 +304,24 @@ impl Cache {
             self.wanted
                 .store(false, std::sync::atomic::Ordering::Release);
             let at = Instant::now();
+            if self.bodies.load(Relaxed) >= MAX_BODIES {
+                // Slow readers hold old bodies: no new one until they end.
+                let last = self.latest.borrow().as_ref().map(|r| r.body.clone());
+                if let Some(body) = last {
+                    self.latest.send_replace(Some(Rendered { at, body }));
+                    continue;
+                }
+            }
             let mut text = render(&published.load(), &shared.loads, started);
             render_listener(&mut text, &stats);
             let took = at.elapsed();
             earliest = tokio::time::Instant::now() + took * GAP_FACTOR;
-            self.latest.send_replace(Some(Rendered {
-                at,
-                body: Bytes::from(text),
-            }));
+            self.bodies.fetch_add(1, Relaxed);
+            let body = Bytes::from_owner(Counted {
+                text,
+                alive: self.bodies.clone(),
+            });
+            self.latest.send_replace(Some(Rendered { at, body }));
         }
     }
 }
