@@ -126,13 +126,13 @@ pub async fn run(
     let table_task = tokio::spawn(control::table_task(table, store, dp, rx));
     if let Some(l) = metrics {
         tracing::info!(listen = %l.local_addr().map(|a| a.to_string()).unwrap_or_default(), "serving /metrics");
-        tokio::spawn(metrics::serve(
+        metrics::start(
             l,
             published.clone(),
             shared.clone(),
             meta.started,
             stop_rx.clone(),
-        ));
+        )?;
     }
     let tick = tokio::spawn(tick(published, stop_rx));
     tracing::info!(socket = %cfg.socket.display(), "rvsd ready");
