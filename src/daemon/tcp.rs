@@ -40,7 +40,7 @@ use crate::ctl::proto::ServiceKey;
 /// Accept loop of one TCP virtual service, on one data-plane thread
 /// (`inboxes`: where to leave a connection for another).
 pub async fn run_listener(
-    listener: std::net::TcpListener,
+    listener: Arc<std::net::TcpListener>,
     slot: Arc<ArcSwap<ServiceRt>>,
     shared: Arc<Shared>,
     inboxes: Arc<Inboxes>,
@@ -67,13 +67,13 @@ pub async fn run_listener(
         // Take a permit before accepting: at the cap, connections wait in
         // the backlog. Below it (the usual case) the permit is taken
         // without waiting.
-        let permit = match shared.conn_limit.clone().try_acquire_owned() {
+        let permit = match shared.budget.tcp.clone().try_acquire_owned() {
             Ok(p) => p,
             Err(tokio::sync::TryAcquireError::Closed) => break,
             Err(tokio::sync::TryAcquireError::NoPermits) => tokio::select! {
                 biased;
                 _ = &mut stopped => break,
-                p = shared.conn_limit.clone().acquire_owned() => match p {
+                p = shared.budget.tcp.clone().acquire_owned() => match p {
                     Ok(p) => p,
                     Err(_) => break,
                 },
@@ -104,10 +104,23 @@ pub async fn run_listener(
             // signal came: nothing to back off from.
             Err(e) if matches!(e.raw_os_error(), Some(libc::ECONNABORTED | libc::EINTR)) => {}
             Err(e) => {
-                // EMFILE/ENFILE/ENOBUFS: back off instead of spinning.
-                tracing::warn!(error = %e, backoff_ms = backoff.as_millis() as u64, "accept failed");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
+                // EMFILE/ENFILE/ENOBUFS/ENOMEM: the connection stays in the
+                // backlog; back off briefly instead of spinning on it, and
+                // log one line every few seconds, not one per attempt.
+                if let Some(n) = shared.accept_failed.hit() {
+                    tracing::warn!(
+                        error = %e,
+                        failures = n,
+                        backoff_ms = backoff.as_millis() as u64,
+                        "accept failed (count since the last such line); backing off"
+                    );
+                }
+                tokio::select! {
+                    biased;
+                    _ = &mut stopped => break,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_millis(200));
             }
         }
     }
@@ -116,7 +129,7 @@ pub async fn run_listener(
 /// The next connection waiting on `listener`: the socket (non-blocking,
 /// not yet registered with any reactor) and the client's address.
 async fn accept(
-    listener: &AsyncFd<std::net::TcpListener>,
+    listener: &AsyncFd<Arc<std::net::TcpListener>>,
 ) -> std::io::Result<(std::net::TcpStream, SocketAddr)> {
     loop {
         let mut ready = listener.readable().await?;

@@ -248,7 +248,7 @@ async fn open_flow(
         rt.state.counters.add_conn();
         dest.state.counters.add_conn();
     }
-    let permit = shared.conn_limit.clone().try_acquire_owned().ok()?;
+    let permit = shared.budget.udp.clone().try_acquire_owned().ok()?;
     let upstream = Arc::new(upstream);
     let info = Arc::new(ConnInfo::new(client, dest.addr, ConnState::Udp));
     let closed = Arc::new(AtomicBool::new(false));
