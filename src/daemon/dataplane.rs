@@ -40,6 +40,10 @@ pub struct Shared {
     pub udp_open_failed: RateLog,
     /// Failed accepts (EMFILE, ENFILE, ENOBUFS...).
     pub accept_failed: RateLog,
+    /// Flows one UDP service may hold: the UDP cap, or three quarters of
+    /// it when there are other UDP services (a flood of one leaves the
+    /// others room). Set by the table task on every change.
+    pub udp_per_service: AtomicUsize,
     /// Live connections and flows across all services (for draining).
     pub live: AtomicUsize,
     /// Live TCP connections per data-plane thread (where accepts put them).
@@ -260,8 +264,9 @@ impl DataPlane {
             keep
         });
         let listeners = self.live.len() * self.workers.threads();
-        if self.shared.budget.resize(listeners) {
-            let caps = self.shared.budget.caps();
+        let resized = self.shared.budget.resize(listeners);
+        let caps = self.shared.budget.caps();
+        if resized {
             tracing::debug!(
                 listeners,
                 tcp = caps.tcp,
@@ -269,6 +274,14 @@ impl DataPlane {
                 "connection caps follow the table"
             );
         }
+        let udp_services = self
+            .live
+            .keys()
+            .filter(|k| k.proto == Protocol::Udp)
+            .count();
+        self.shared
+            .udp_per_service
+            .store(per_service(caps.udp, udp_services), Relaxed);
         let by_key = services
             .iter()
             .enumerate()
@@ -569,6 +582,15 @@ fn fit(limit: usize, reserve: usize, listeners: usize, max_tcp: usize, max_udp: 
     }
 }
 
+/// Flows one UDP service may hold when there are `services` of them.
+pub fn per_service(cap: usize, services: usize) -> usize {
+    if services > 1 {
+        (cap - cap / 4).max(1)
+    } else {
+        cap
+    }
+}
+
 /// Move a semaphore from `from` to `to` permits. Permits in use when the
 /// cap shrinks are taken back as they are released (by a task that waits
 /// for them ahead of new connections and forgets them).
@@ -624,7 +646,14 @@ impl RateLog {
 
 #[cfg(test)]
 mod tests {
-    use super::{fit, reserve, Budget, RateLog};
+    use super::{fit, per_service, reserve, Budget, RateLog};
+
+    #[test]
+    fn one_udp_service_of_several_holds_three_quarters_of_the_cap() {
+        assert_eq!(per_service(40, 1), 40);
+        assert_eq!(per_service(40, 2), 30);
+        assert_eq!(per_service(1, 3), 1);
+    }
 
     #[test]
     fn plenty_of_descriptors_keep_the_flags_caps() {

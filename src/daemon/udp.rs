@@ -8,8 +8,9 @@
 //! never marks UDP entries active); InPkts/OutPkts and bytes are counted per
 //! datagram; Conns counts flows, or datagrams under `-o` — only those
 //! forwarded: a datagram dropped because the UDP flow cap is reached
-//! (`--max-udp-flows`, apart from the TCP cap) counts nowhere but in the
-//! rate-limited log line. A flow the real server has not answered yet
+//! (`--max-udp-flows`, apart from the TCP cap; with more than one UDP
+//! service, one may hold at most three quarters of it) counts nowhere but
+//! in the rate-limited log line. A flow the real server has not answered yet
 //! expires after `--udp-unreplied-timeout` (a spoofed-source flood holds
 //! its flows that long, not for the whole `udp` timeout).
 
@@ -223,13 +224,21 @@ async fn open_flow(
     const SORRY: usize = usize::MAX;
     // The flow's permit first: a datagram over the cap is dropped before
     // it is scheduled, given a socket or counted anywhere.
-    let Ok(permit) = shared.budget.udp.clone().try_acquire_owned() else {
+    let mine = rt.state.live.load(Relaxed) < shared.udp_per_service.load(Relaxed);
+    let permit = shared
+        .budget
+        .udp
+        .clone()
+        .try_acquire_owned()
+        .ok()
+        .filter(|_| mine);
+    let Some(permit) = permit else {
         if let Some(n) = shared.udp_refused.hit() {
             tracing::warn!(
                 service = %rt.spec.key.addr,
                 dropped = n,
-                cap = shared.budget.caps().udp,
-                "UDP flow cap reached: datagrams from new clients dropped (count since the last such line; --max-udp-flows, RLIMIT_NOFILE)"
+                service_flows = rt.state.live.load(Relaxed),
+                "UDP flow cap reached (of the daemon, or the service's share): datagrams from new clients dropped (count since the last such line; --max-udp-flows, RLIMIT_NOFILE)"
             );
         }
         return None;
@@ -287,12 +296,15 @@ async fn open_flow(
         closed: closed.clone(),
         dest: index,
     };
+    // Counted here, not in the task: the next datagram of this batch
+    // must see this flow in the service's share.
+    shared.live.fetch_add(1, Relaxed);
+    rt.state.live.fetch_add(1, Relaxed);
     let (rt, sock, shared) = (rt.clone(), sock.clone(), shared.clone());
     tokio::spawn(async move {
         let _permit = permit;
         let dest = &target(&rt, index);
         let _reg = rt.state.register(info.clone());
-        shared.live.fetch_add(1, Relaxed);
         dest.state.inactive.fetch_add(1, Relaxed);
         overload_on_bind(dest);
         let counters = [&rt.state.counters, &dest.state.counters];
@@ -301,6 +313,7 @@ async fn open_flow(
         dest.state.inactive.fetch_sub(1, Relaxed);
         overload_on_unbind(dest);
         shared.live.fetch_sub(1, Relaxed);
+        rt.state.live.fetch_sub(1, Relaxed);
         if let Some(net) = template {
             rt.release_template(net, false);
         }
