@@ -250,6 +250,14 @@ fn the_cap_follows_the_descriptor_limit_and_rvsadm_still_gets_in() {
         .count();
     assert!(waiting >= 200 - cap, "{waiting} waiting");
 
+    // Said in the log, once per interval (not once per waiting client).
+    let said = d
+        .log()
+        .lines()
+        .filter(|l| l.contains("TCP connection cap reached"))
+        .count();
+    assert!((1..=3).contains(&said), "{}", d.log());
+
     // Once the clients go, traffic flows again.
     drop(clients);
     assert!(
@@ -474,4 +482,33 @@ fn a_udp_flood_neither_starves_tcp_nor_inflates_conns_nor_floods_the_log() {
         Some("t")
     );
     c.write_all(b"bye\n").unwrap();
+}
+
+#[test]
+fn more_services_than_the_cap_all_accept() {
+    // Each accept loop held a permit while waiting: with more listeners
+    // than the cap, the last services never accepted.
+    let d = Limited::start(1024, &["--worker-threads", "2", "--max-connections", "8"]);
+    assert_eq!(d.caps().0, 8, "{}", d.log());
+    let a = Backend::tcp_on("127.42.10.250:0", "a");
+    let port = free_port("127.42.10.1");
+    let rules: String = (1..=12)
+        .map(|i| {
+            format!(
+                "-A -t 127.42.10.{i}:{port} -s rr\n-a -t 127.42.10.{i}:{port} -r {} -m\n",
+                a.addr
+            )
+        })
+        .collect();
+    let out = d.rvsadm_stdin(&["-R"], &rules);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for i in 1..=12 {
+        let vip: SocketAddr = format!("127.42.10.{i}:{port}").parse().unwrap();
+        let c = connect_from("127.42.10.200", vip).unwrap();
+        assert_eq!(
+            greeting_within(&c, Duration::from_secs(10)).as_deref(),
+            Some("a"),
+            "service {vip} does not accept"
+        );
+    }
 }

@@ -40,6 +40,9 @@ pub struct Shared {
     pub udp_open_failed: RateLog,
     /// Failed accepts (EMFILE, ENFILE, ENOBUFS...).
     pub accept_failed: RateLog,
+    /// Times an accept loop found the TCP cap reached (new connections
+    /// then wait in the listen backlog).
+    pub tcp_at_cap: RateLog,
     /// Flows one UDP service may hold: the UDP cap, or three quarters of
     /// it when there are other UDP services (a flood of one leaves the
     /// others room). Set by the table task on every change.

@@ -96,6 +96,7 @@ pub async fn run(
         udp_refused: Default::default(),
         udp_open_failed: Default::default(),
         accept_failed: Default::default(),
+        tcp_at_cap: Default::default(),
         udp_per_service: AtomicUsize::new(usize::MAX),
         live: AtomicUsize::new(0),
         // One count per thread that runs.
