@@ -202,6 +202,7 @@ fn udp_flows(d: &Limited, vip: &str) -> usize {
 #[test]
 fn the_cap_follows_the_descriptor_limit_and_rvsadm_still_gets_in() {
     raise_nofile();
+    let started = Instant::now();
     let d = Limited::start(256, &["--worker-threads", "1"]);
     let (cap, _) = d.caps();
     assert!(
@@ -231,14 +232,17 @@ fn the_cap_follows_the_descriptor_limit_and_rvsadm_still_gets_in() {
         a.accepted.load(std::sync::atomic::Ordering::Relaxed)
     );
     // The control socket answers at the cap, and shows the cap's connections.
-    let listing = d.ok(&["-L", "-n"]);
-    let active: usize = listing
-        .lines()
-        .find(|l| l.contains(&a.addr.to_string()))
-        .and_then(|l| l.split_whitespace().nth(4))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("{listing}"));
-    assert_eq!(active, cap, "{listing}");
+    let active = || -> (usize, String) {
+        let listing = d.ok(&["-L", "-n"]);
+        let n = listing
+            .lines()
+            .find(|l| l.contains(&a.addr.to_string()))
+            .and_then(|l| l.split_whitespace().nth(4))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{listing}"));
+        (n, listing)
+    };
+    assert!(wait_for(10, || active().0 == cap), "{}", active().1);
     // No more than the cap was relayed; the rest wait in the backlog.
     assert_eq!(
         a.accepted.load(std::sync::atomic::Ordering::Relaxed) as usize,
@@ -256,7 +260,8 @@ fn the_cap_follows_the_descriptor_limit_and_rvsadm_still_gets_in() {
         .lines()
         .filter(|l| l.contains("TCP connection cap reached"))
         .count();
-    assert!((1..=3).contains(&said), "{}", d.log());
+    let most = 2 + started.elapsed().as_secs() as usize / 5;
+    assert!((1..=most).contains(&said), "{}", d.log());
 
     // Once the clients go, traffic flows again.
     drop(clients);
@@ -379,7 +384,7 @@ fn a_udp_flood_neither_starves_tcp_nor_inflates_conns_nor_floods_the_log() {
             "--max-udp-flows",
             "40",
             "--udp-unreplied-timeout",
-            "2",
+            "3",
         ],
     );
     assert_eq!(d.caps(), (20, 40), "{}", d.log());
@@ -460,10 +465,10 @@ fn a_udp_flood_neither_starves_tcp_nor_inflates_conns_nor_floods_the_log() {
     assert!((1..=2).contains(&lines.len()), "{lines:#?}");
     assert!(lines[0].contains("dropped="), "{}", lines[0]);
 
-    // Unanswered flows expire after the unreplied limit (2 s), not the
+    // Unanswered flows expire after the unreplied limit (3 s), not the
     // udp timeout (300 s); the answered ones stay.
     assert!(
-        wait_for(10, || udp_flows(&d, &flooded) == 0),
+        wait_for(15, || udp_flows(&d, &flooded) == 0),
         "{}",
         d.ok(&["-L", "-n", "-c"])
     );
