@@ -23,7 +23,7 @@ _rvsd() {
 
     case "${cmd}" in
         rvsd)
-            opts="-h -V --socket --state-dir --log-level --socket-group --socket-mode --drain-timeout --max-connections --fail-after --metrics-listen --default-check --demo --worker-threads --generate --help --version"
+            opts="-h -V --socket --state-dir --log-level --socket-group --socket-mode --drain-timeout --max-connections --max-udp-flows --udp-unreplied-timeout --fail-after --metrics-listen --default-check --demo --worker-threads --generate --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -54,6 +54,14 @@ _rvsd() {
                     return 0
                     ;;
                 --max-connections)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-udp-flows)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --udp-unreplied-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

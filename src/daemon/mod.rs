@@ -29,7 +29,7 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, watch};
 
 use dataplane::{DataPlane, Shared};
 use runtime::SharedTimeouts;
@@ -44,8 +44,15 @@ pub struct DaemonConfig {
     pub state_dir: PathBuf,
     /// Grace period for running connections at shutdown.
     pub drain_timeout: Duration,
-    /// Cap on concurrent proxied connections and UDP flows.
+    /// Cap on concurrent proxied TCP connections (lowered to what
+    /// RLIMIT_NOFILE allows, see [`dataplane::Budget`]).
     pub max_connections: usize,
+    /// Cap on concurrent UDP flows (`None`: half the host's ephemeral
+    /// ports), likewise lowered.
+    pub max_udp_flows: Option<usize>,
+    /// Idle limit of a UDP flow the real server has not answered (at most
+    /// the `udp` timeout).
+    pub udp_unreplied_timeout: Duration,
     /// Consecutive failed connects that mark a real server failed.
     pub fail_after: u32,
     /// Where to serve Prometheus `/metrics` (off when `None`).
@@ -81,9 +88,16 @@ pub async fn run(
     let table = store.load().map_err(|e| e.to_string())?;
     let workers = workers::Workers::start(cfg.worker_threads)
         .map_err(|e| format!("cannot start the data-plane threads: {e}"))?;
+    let budget = fd_budget(&cfg);
     let shared = Arc::new(Shared {
         timeouts: SharedTimeouts::new(table.timeouts()),
-        conn_limit: Arc::new(Semaphore::new(cfg.max_connections)),
+        budget,
+        udp_unreplied_ms: (cfg.udp_unreplied_timeout.as_millis() as u64).max(1),
+        udp_refused: Default::default(),
+        udp_open_failed: Default::default(),
+        accept_failed: Default::default(),
+        tcp_at_cap: Default::default(),
+        udp_per_service: AtomicUsize::new(usize::MAX),
         live: AtomicUsize::new(0),
         // One count per thread that runs.
         loads: workers::Loads::new(workers.threads()),
@@ -93,13 +107,36 @@ pub async fn run(
     });
     let mut dp = DataPlane::new(shared.clone(), workers);
     let prepared = dp.prepare(&table).map_err(|e| {
+        let hint = if e.kind == crate::ctl::proto::ErrorKind::Bind {
+            "; free the address, or remove that service from the saved table"
+        } else {
+            ""
+        };
         format!(
-            "cannot restore the table from {}: {e}; free the address, or remove that service from the saved table",
+            "cannot restore the table from {}: {e}{hint}",
             store.path().display()
         )
     })?;
     dp.commit(&table, prepared);
     tracing::info!(services = table.services().len(), state = %store.path().display(), "table restored");
+    let caps = shared.budget.caps();
+    tracing::info!(
+        "connection cap {} (RLIMIT_NOFILE {}, reserve {}, {} listening sockets), UDP flow cap {}",
+        caps.tcp,
+        shared.budget.limit,
+        shared.budget.reserve,
+        caps.listeners,
+        caps.udp
+    );
+    if caps.tcp < shared.budget.max_tcp || caps.udp < shared.budget.max_udp {
+        tracing::warn!(
+            "RLIMIT_NOFILE {} lowers the caps from --max-connections {} / --max-udp-flows {}: \
+             raise it (LimitNOFILE= in the systemd unit, or ulimit -n) for more",
+            shared.budget.limit,
+            shared.budget.max_tcp,
+            shared.budget.max_udp
+        );
+    }
 
     let listener = control::bind_socket(&cfg.socket, cfg.socket_mode, group.as_ref().map(|g| g.1))?;
     let listener =
@@ -148,6 +185,36 @@ pub async fn run(
     dp.stop_all();
     drain(&dp, cfg.drain_timeout).await;
     Ok(())
+}
+
+/// The descriptor budget from the open-files limit in force (rvsd raised
+/// the soft limit to the hard one at start), the descriptors already open
+/// (stdio, log, the event loops) and the flags.
+fn fd_budget(cfg: &DaemonConfig) -> dataplane::Budget {
+    use nix::sys::resource::{getrlimit, Resource, RLIM_INFINITY};
+    let limit = match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, _)) if soft != RLIM_INFINITY => usize::try_from(soft).unwrap_or(usize::MAX),
+        // Unlimited, or unknown: the kernel's own ceiling (fs.nr_open).
+        _ => std::fs::read_to_string("/proc/sys/fs/nr_open")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(1 << 20),
+    };
+    let open = std::fs::read_dir("/proc/self/fd").map_or(16, |d| d.count());
+    let reserve = dataplane::reserve(limit, open);
+    let max_udp = cfg.max_udp_flows.unwrap_or_else(|| {
+        // Each flow binds an ephemeral port of its own: keep half of the
+        // range for the rest of the host (its resolver, for one).
+        let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+            .ok()
+            .and_then(|s| {
+                let mut it = s.split_whitespace().map(|v| v.parse::<usize>().ok());
+                Some((it.next()??, it.next()??))
+            })
+            .map_or(28_232, |(lo, hi)| hi.saturating_sub(lo) + 1);
+        (range / 2).max(1)
+    });
+    dataplane::Budget::new(limit, reserve, cfg.max_connections, max_udp)
 }
 
 async fn drain(dp: &DataPlane, grace: Duration) {

@@ -3,6 +3,7 @@
 #![allow(unsafe_code)]
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use nix::fcntl::OFlag;
 
@@ -69,12 +70,31 @@ pub struct Pipe {
     write: OwnedFd,
 }
 
+/// Pipes that may be open at once (the descriptor budget's leftover, see
+/// `dataplane::Budget`), and how many are.
+static PIPES_MAX: AtomicUsize = AtomicUsize::new(usize::MAX);
+static PIPES: AtomicUsize = AtomicUsize::new(0);
+
+/// How many splice pipes may be open at once.
+pub fn set_pipe_budget(n: usize) {
+    PIPES_MAX.store(n, Relaxed);
+}
+
 impl Pipe {
-    /// A non-blocking pipe, or `None` (out of descriptors): the caller
-    /// keeps copying.
+    /// A non-blocking pipe, or `None` (out of descriptors, or the budget's
+    /// pipes all taken): the caller keeps copying.
     pub fn new() -> Option<Pipe> {
-        let (read, write) = nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC).ok()?;
-        Some(Pipe { read, write })
+        if PIPES.fetch_add(1, Relaxed) >= PIPES_MAX.load(Relaxed) {
+            PIPES.fetch_sub(1, Relaxed);
+            return None;
+        }
+        match nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC) {
+            Ok((read, write)) => Some(Pipe { read, write }),
+            Err(_) => {
+                PIPES.fetch_sub(1, Relaxed);
+                None
+            }
+        }
     }
 
     /// Move up to `len` bytes from `sock` into the pipe; 0 at EOF.
@@ -85,6 +105,12 @@ impl Pipe {
     /// Move up to `len` bytes from the pipe to `sock`.
     pub fn drain_to(&self, sock: &impl AsFd, len: usize) -> std::io::Result<usize> {
         splice(self.read.as_fd(), sock.as_fd(), len)
+    }
+}
+
+impl Drop for Pipe {
+    fn drop(&mut self) {
+        PIPES.fetch_sub(1, Relaxed);
     }
 }
 
@@ -247,10 +273,11 @@ impl Batch {
 /// A listening socket registered with this thread's reactor, to accept
 /// from with [`accept`].
 pub fn async_listener(
-    listener: std::net::TcpListener,
-) -> std::io::Result<tokio::io::unix::AsyncFd<std::net::TcpListener>> {
+    listener: std::sync::Arc<std::net::TcpListener>,
+) -> std::io::Result<tokio::io::unix::AsyncFd<std::sync::Arc<std::net::TcpListener>>> {
     // SAFETY: the listener owns its descriptor, returns that one from
-    // `as_raw_fd` and keeps it open until the `AsyncFd` drops it.
+    // `as_raw_fd` and keeps it open at least until the `AsyncFd` drops its
+    // reference (which deregisters it first).
     unsafe {
         tokio::io::unix::AsyncFd::register_with_interest(listener, tokio::io::Interest::READABLE)
     }

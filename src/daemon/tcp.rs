@@ -20,7 +20,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{ready, Poll};
 
-use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, Interest, ReadBuf, Ready};
 use tokio::net::tcp::{ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
@@ -40,7 +39,7 @@ use crate::ctl::proto::ServiceKey;
 /// Accept loop of one TCP virtual service, on one data-plane thread
 /// (`inboxes`: where to leave a connection for another).
 pub async fn run_listener(
-    listener: std::net::TcpListener,
+    listener: Arc<std::net::TcpListener>,
     slot: Arc<ArcSwap<ServiceRt>>,
     shared: Arc<Shared>,
     inboxes: Arc<Inboxes>,
@@ -64,27 +63,49 @@ pub async fn run_listener(
     let stopped = stop.changed();
     tokio::pin!(stopped);
     loop {
-        // Take a permit before accepting: at the cap, connections wait in
-        // the backlog. Below it (the usual case) the permit is taken
-        // without waiting.
-        let permit = match shared.conn_limit.clone().try_acquire_owned() {
-            Ok(p) => p,
-            Err(tokio::sync::TryAcquireError::Closed) => break,
-            Err(tokio::sync::TryAcquireError::NoPermits) => tokio::select! {
-                biased;
-                _ = &mut stopped => break,
-                p = shared.conn_limit.clone().acquire_owned() => match p {
-                    Ok(p) => p,
-                    Err(_) => break,
-                },
-            },
-        };
-        // Biased: once stopped, the listening socket is shut down and
-        // accept fails (EINVAL); the stop must win over that error.
-        let accepted = tokio::select! {
+        // Wait for a connection first, then take a permit, then accept: an
+        // idle listener holds no permit (with one held per listener, more
+        // services than the cap would lock some out for good), and at the
+        // cap connections wait in the backlog. Biased: once stopped, the
+        // listening socket is shut down and reads ready (accept would fail
+        // with EINVAL); the stop must win over that.
+        let mut ready = tokio::select! {
             biased;
             _ = &mut stopped => break,
-            r = accept(&listener) => r,
+            r = listener.readable() => match r {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(error = %e, "TCP listener failed");
+                    break;
+                }
+            },
+        };
+        // Below the cap (the usual case) the permit is taken at once.
+        let permit = match shared.budget.tcp.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(tokio::sync::TryAcquireError::Closed) => break,
+            Err(tokio::sync::TryAcquireError::NoPermits) => {
+                if let Some(n) = shared.tcp_at_cap.hit() {
+                    tracing::warn!(
+                        cap = shared.budget.caps().tcp,
+                        times = n,
+                        "TCP connection cap reached: new connections wait in the listen backlog (count since the last such line; --max-connections, RLIMIT_NOFILE)"
+                    );
+                }
+                tokio::select! {
+                    biased;
+                    _ = &mut stopped => break,
+                    p = shared.budget.tcp.clone().acquire_owned() => match p {
+                        Ok(p) => p,
+                        Err(_) => break,
+                    },
+                }
+            }
+        };
+        // Would block (another thread took it): the readiness is cleared,
+        // and the permit goes back.
+        let Ok(accepted) = ready.try_io(|l| sys::accept(l.get_ref())) else {
+            continue;
         };
         match accepted {
             Ok((stream, peer)) => {
@@ -104,25 +125,24 @@ pub async fn run_listener(
             // signal came: nothing to back off from.
             Err(e) if matches!(e.raw_os_error(), Some(libc::ECONNABORTED | libc::EINTR)) => {}
             Err(e) => {
-                // EMFILE/ENFILE/ENOBUFS: back off instead of spinning.
-                tracing::warn!(error = %e, backoff_ms = backoff.as_millis() as u64, "accept failed");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
+                // EMFILE/ENFILE/ENOBUFS/ENOMEM: the connection stays in the
+                // backlog; back off briefly instead of spinning on it, and
+                // log one line every few seconds, not one per attempt.
+                if let Some(n) = shared.accept_failed.hit() {
+                    tracing::warn!(
+                        error = %e,
+                        failures = n,
+                        backoff_ms = backoff.as_millis() as u64,
+                        "accept failed (count since the last such line); backing off"
+                    );
+                }
+                tokio::select! {
+                    biased;
+                    _ = &mut stopped => break,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_millis(200));
             }
-        }
-    }
-}
-
-/// The next connection waiting on `listener`: the socket (non-blocking,
-/// not yet registered with any reactor) and the client's address.
-async fn accept(
-    listener: &AsyncFd<std::net::TcpListener>,
-) -> std::io::Result<(std::net::TcpStream, SocketAddr)> {
-    loop {
-        let mut ready = listener.readable().await?;
-        // Would block: the readiness is cleared, wait for the next.
-        if let Ok(r) = ready.try_io(|l| sys::accept(l.get_ref())) {
-            return r;
         }
     }
 }

@@ -6,7 +6,13 @@
 //!
 //! Accounting: every flow counts as one inactive connection (the kernel
 //! never marks UDP entries active); InPkts/OutPkts and bytes are counted per
-//! datagram; Conns counts flows, or datagrams under `-o`.
+//! datagram; Conns counts flows, or datagrams under `-o` — only those
+//! forwarded: a datagram dropped because the UDP flow cap is reached
+//! (`--max-udp-flows`, apart from the TCP cap; with more than one UDP
+//! service, one may hold at most three quarters of it) counts nowhere but
+//! in the rate-limited log line. A flow the real server has not answered yet
+//! expires after `--udp-unreplied-timeout` (a spoofed-source flood holds
+//! its flows that long, not for the whole `udp` timeout).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -131,7 +137,8 @@ fn recv_batch(sock: &UdpSocket, b: &mut sys::Batch) -> std::io::Result<usize> {
 }
 
 /// The flow a client's datagram belongs to; under `-o` the datagram is
-/// scheduled here (and counted as a connection). `None`: no server.
+/// scheduled here (and counted as a connection once forwarded, in
+/// `count_in`). `None`: no server.
 fn flow_key(client: SocketAddr, rt: &ServiceRt) -> Option<FlowKey> {
     if !rt.spec.ops {
         return Some((client, None));
@@ -140,8 +147,6 @@ fn flow_key(client: SocketAddr, rt: &ServiceRt) -> Option<FlowKey> {
     if let Some(net) = pick.template {
         rt.release_template(net, false);
     }
-    rt.state.counters.add_conn();
-    rt.dests[pick.index].state.counters.add_conn();
     Some((client, Some(rt.dests[pick.index].addr)))
 }
 
@@ -171,6 +176,10 @@ fn count_in(flow: &Flow, n: usize, rt: &ServiceRt) {
     let dest = rt.dests.get(flow.dest).map(|d| &d.state.counters);
     for c in std::iter::once(&rt.state.counters).chain(dest) {
         c.add_in(1, n as u64);
+        // Under `-o` every datagram forwarded is a connection.
+        if rt.spec.ops {
+            c.add_conn();
+        }
     }
 }
 
@@ -213,6 +222,27 @@ async fn open_flow(
 ) -> Option<Flow> {
     // `SORRY` stands for the sorry server, used only when no real server is available.
     const SORRY: usize = usize::MAX;
+    // The flow's permit first: a datagram over the cap is dropped before
+    // it is scheduled, given a socket or counted anywhere.
+    let mine = rt.state.live.load(Relaxed) < shared.udp_per_service.load(Relaxed);
+    let permit = shared
+        .budget
+        .udp
+        .clone()
+        .try_acquire_owned()
+        .ok()
+        .filter(|_| mine);
+    let Some(permit) = permit else {
+        if let Some(n) = shared.udp_refused.hit() {
+            tracing::warn!(
+                service = %rt.spec.key.addr,
+                dropped = n,
+                service_flows = rt.state.live.load(Relaxed),
+                "UDP flow cap reached (of the daemon, or the service's share): datagrams from new clients dropped (count since the last such line; --max-udp-flows, RLIMIT_NOFILE)"
+            );
+        }
+        return None;
+    };
     let (index, template) = match fixed {
         Some(addr) => (rt.dests.iter().position(|d| d.addr == addr)?, None),
         None => match rt.schedule(client, &[]) {
@@ -233,22 +263,30 @@ async fn open_flow(
         IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
         IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
     };
+    let release = || {
+        if let Some(net) = template {
+            rt.release_template(net, false);
+        }
+    };
     let upstream = match UdpSocket::bind(local).await {
         Ok(u) => u,
         Err(e) => {
-            tracing::warn!(error = %e, "cannot open upstream UDP socket");
+            if let Some(n) = shared.udp_open_failed.hit() {
+                tracing::warn!(error = %e, failures = n, "cannot open upstream UDP socket (count since the last such line)");
+            }
+            release();
             return None;
         }
     };
     if let Err(e) = upstream.connect(dest.addr).await {
         tracing::debug!(server = %dest.addr, error = %e, "UDP connect failed");
+        release();
         return None;
     }
     if fixed.is_none() {
         rt.state.counters.add_conn();
         dest.state.counters.add_conn();
     }
-    let permit = shared.conn_limit.clone().try_acquire_owned().ok()?;
     let upstream = Arc::new(upstream);
     let info = Arc::new(ConnInfo::new(client, dest.addr, ConnState::Udp));
     let closed = Arc::new(AtomicBool::new(false));
@@ -258,12 +296,15 @@ async fn open_flow(
         closed: closed.clone(),
         dest: index,
     };
+    // Counted here, not in the task: the next datagram of this batch
+    // must see this flow in the service's share.
+    shared.live.fetch_add(1, Relaxed);
+    rt.state.live.fetch_add(1, Relaxed);
     let (rt, sock, shared) = (rt.clone(), sock.clone(), shared.clone());
     tokio::spawn(async move {
         let _permit = permit;
         let dest = &target(&rt, index);
         let _reg = rt.state.register(info.clone());
-        shared.live.fetch_add(1, Relaxed);
         dest.state.inactive.fetch_add(1, Relaxed);
         overload_on_bind(dest);
         let counters = [&rt.state.counters, &dest.state.counters];
@@ -272,6 +313,7 @@ async fn open_flow(
         dest.state.inactive.fetch_sub(1, Relaxed);
         overload_on_unbind(dest);
         shared.live.fetch_sub(1, Relaxed);
+        rt.state.live.fetch_sub(1, Relaxed);
         if let Some(net) = template {
             rt.release_template(net, false);
         }
@@ -289,8 +331,19 @@ async fn relay_replies(
     counters: &[&Counters; 2],
     shared: &Shared,
 ) {
+    // Until the server answers, a flow may idle only the (shorter)
+    // unreplied limit.
+    let mut answered = false;
+    let limit = |answered: bool| {
+        let udp = shared.timeouts.udp_ms();
+        if answered {
+            udp
+        } else {
+            udp.min(shared.udp_unreplied_ms)
+        }
+    };
     // One timer for the flow's life, moved on only when it fires.
-    let idle = tokio::time::sleep(Duration::from_millis(shared.timeouts.udp_ms()));
+    let idle = tokio::time::sleep(Duration::from_millis(limit(false)));
     let mut idle = std::pin::pin!(idle);
     loop {
         tokio::select! {
@@ -313,6 +366,7 @@ async fn relay_replies(
                     });
                     match r {
                         Ok((n, pending)) => {
+                            answered |= n > 0;
                             for p in pending {
                                 if sock.send_to(&p, client).await.is_ok() {
                                     counted(info, counters, 1, p.len());
@@ -333,7 +387,7 @@ async fn relay_replies(
                 }
             }
             _ = &mut idle => {
-                let limit = shared.timeouts.udp_ms();
+                let limit = limit(answered);
                 let quiet = now_ms().saturating_sub(info.last.load(Relaxed));
                 if quiet >= limit {
                     return;

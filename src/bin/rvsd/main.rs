@@ -47,9 +47,21 @@ pub struct Args {
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub drain_timeout: u64,
 
-    /// Cap on concurrent proxied connections and UDP flows
+    /// Cap on concurrent proxied TCP connections; lowered to what the
+    /// open-files limit allows (logged at start: "connection cap N")
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     pub max_connections: usize,
+
+    /// Cap on concurrent UDP flows (each holds an ephemeral port), apart
+    /// from the TCP cap; also lowered to what the open-files limit allows
+    /// [default: half the host's ephemeral port range]
+    #[arg(long, value_name = "N")]
+    pub max_udp_flows: Option<usize>,
+
+    /// Seconds a UDP flow whose real server has not answered yet may stay
+    /// idle (at most the `udp` timeout of --set)
+    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    pub udp_unreplied_timeout: u64,
 
     /// Consecutive failed connects that take a real server out of rotation
     #[arg(long, value_name = "N", default_value_t = 3)]
@@ -103,7 +115,8 @@ fn init_logging(level: &str) {
 }
 
 /// Raise the soft open-files limit to the hard limit: every proxied
-/// connection costs two descriptors.
+/// connection costs two descriptors. The daemon derives its connection
+/// caps from the limit in force afterwards (`daemon::dataplane::Budget`).
 fn raise_nofile() {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
     match getrlimit(Resource::RLIMIT_NOFILE) {
@@ -165,6 +178,8 @@ fn main() -> ExitCode {
         state_dir,
         drain_timeout: Duration::from_secs(args.drain_timeout),
         max_connections: args.max_connections.max(1),
+        max_udp_flows: args.max_udp_flows,
+        udp_unreplied_timeout: Duration::from_secs(args.udp_unreplied_timeout.max(1)),
         fail_after: args.fail_after,
         metrics_listen: args.metrics_listen,
         default_check: rvs::ctl::proto::CheckKind::parse(&args.default_check)
