@@ -374,6 +374,7 @@ fn a_service_costs_one_descriptor_per_thread() {
 #[test]
 fn a_udp_flood_neither_starves_tcp_nor_inflates_conns_nor_floods_the_log() {
     raise_nofile();
+    let metrics = format!("127.42.3.20:{}", free_port("127.42.3.20"));
     let d = Limited::start(
         8192,
         &[
@@ -385,9 +386,15 @@ fn a_udp_flood_neither_starves_tcp_nor_inflates_conns_nor_floods_the_log() {
             "40",
             "--udp-unreplied-timeout",
             "3",
+            "--metrics-listen",
+            &metrics,
         ],
     );
     assert_eq!(d.caps(), (20, 40), "{}", d.log());
+    let text = scrape(&metrics);
+    assert_eq!(value(&text, "rvs_connection_cap{protocol=\"tcp\"}"), 20);
+    assert_eq!(value(&text, "rvs_connection_cap{protocol=\"udp\"}"), 40);
+    assert_eq!(value(&text, "rvs_udp_flows_refused_total"), 0);
     // A real server that never answers (the flood's target) and one that does.
     let silent = UdpSocket::bind("127.42.3.10:0").unwrap();
     let echo = UdpBackend::start("e");
@@ -432,6 +439,16 @@ fn a_udp_flood_neither_starves_tcp_nor_inflates_conns_nor_floods_the_log() {
         wait_for(10, || udp_flows(&d, &flooded) == 30),
         "{} flows",
         udp_flows(&d, &flooded)
+    );
+    // The datagrams over the share are counted (at most 270: the kernel
+    // may drop some of the burst before rvsd reads it), not logged one by one.
+    assert!(
+        wait_for(10, || {
+            let n = value(&scrape(&metrics), "rvs_udp_flows_refused_total");
+            n > 0 && n <= 270
+        }),
+        "{}",
+        scrape(&metrics)
     );
     // New clients of the other UDP service still get flows...
     let other = UdpSocket::bind("127.42.4.2:0").unwrap();

@@ -313,6 +313,7 @@ impl Cache {
                 }
             }
             let mut text = render(&published.load(), &shared.loads, started);
+            render_budget(&mut text, &shared);
             render_listener(&mut text, &stats);
             let took = at.elapsed();
             earliest = tokio::time::Instant::now() + took * GAP_FACTOR;
@@ -480,6 +481,45 @@ fn svc_labels(proto: &str, addr: &SocketAddr) -> String {
         addr.ip(),
         addr.port()
     )
+}
+
+/// The descriptor budget's caps and the events it counted.
+fn render_budget(out: &mut String, shared: &super::dataplane::Shared) {
+    let caps = shared.budget.caps();
+    let mut f = Family { out };
+    f.head(
+        "rvs_connection_cap",
+        "gauge",
+        "Concurrent TCP connections and UDP flows allowed (derived from RLIMIT_NOFILE and the flags).",
+    );
+    let _ = writeln!(f.out, "rvs_connection_cap{{protocol=\"tcp\"}} {}", caps.tcp);
+    let _ = writeln!(f.out, "rvs_connection_cap{{protocol=\"udp\"}} {}", caps.udp);
+    let events: [(&str, &str, &super::dataplane::RateLog); 4] = [
+        (
+            "rvs_tcp_cap_reached_total",
+            "Times an accept found the TCP connection cap reached.",
+            &shared.tcp_at_cap,
+        ),
+        (
+            "rvs_accept_failures_total",
+            "Accepts that failed (EMFILE, ENFILE, ENOBUFS...).",
+            &shared.accept_failed,
+        ),
+        (
+            "rvs_udp_flows_refused_total",
+            "Datagrams of new UDP clients dropped at the UDP flow cap.",
+            &shared.udp_refused,
+        ),
+        (
+            "rvs_udp_upstream_open_failures_total",
+            "Upstream UDP sockets that could not be opened.",
+            &shared.udp_open_failed,
+        ),
+    ];
+    for (name, help, log) in events {
+        f.head(name, "counter", help);
+        let _ = writeln!(f.out, "{name} {}", log.total.load(Relaxed));
+    }
 }
 
 /// The whole exposition text for one snapshot.
