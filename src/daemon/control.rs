@@ -48,8 +48,14 @@ pub struct Auth {
 }
 
 impl Auth {
+    /// Root or rvsd's own uid: may set exec checks, and may use the reserved
+    /// client slots.
+    pub fn is_admin(&self, peer: &Peer) -> bool {
+        peer.uid == 0 || peer.uid == self.daemon_uid
+    }
+
     pub fn may_mutate(&self, peer: &Peer) -> bool {
-        if peer.uid == 0 || peer.uid == self.daemon_uid {
+        if self.is_admin(peer) {
             return true;
         }
         let Some((_, gid)) = &self.group else {
@@ -67,6 +73,39 @@ impl Auth {
             None => "root (or start rvsd with --socket-group to delegate)".to_string(),
         };
         format!("permission denied: {} needs {who}", op_name(req))
+    }
+
+    /// Refusal of an exec check from a delegated (`--socket-group`) client.
+    fn exec_denied(&self, req: &Request, peer: &Peer) -> String {
+        format!(
+            "permission denied: {} with an exec health check (--check exec / --check-exec): exec checks run their command as rvsd's user, so only root or rvsd's own uid ({}) may set them, not uid {}; use --check tcp, http or udp, or ask an administrator",
+            op_name(req),
+            self.daemon_uid,
+            peer.uid
+        )
+    }
+}
+
+/// Does `hc` configure an exec check (kind exec, or a command)?
+fn sets_exec(hc: &crate::ctl::proto::HealthCheck) -> bool {
+    hc.kind == Some(crate::ctl::proto::CheckKind::Exec) || hc.exec.is_some()
+}
+
+/// Where `req` sets an exec check: `Some(None)` in the request itself,
+/// `Some(Some(i))` in change `i` of a batch, `None` nowhere.
+pub fn exec_check_in(req: &Request) -> Option<Option<u32>> {
+    match req {
+        Request::AddService(spec) | Request::EditService(spec) => {
+            sets_exec(&spec.health).then_some(None)
+        }
+        Request::AddServer { server, .. } | Request::EditServer { server, .. } => {
+            sets_exec(&server.health).then_some(None)
+        }
+        Request::Batch(reqs) => reqs
+            .iter()
+            .position(|r| exec_check_in(r).is_some())
+            .map(|i| Some(i as u32)),
+        _ => None,
     }
 }
 
@@ -560,6 +599,16 @@ async fn dispatch(
             if !auth.may_mutate(peer) {
                 tracing::warn!(target: "rvsd::audit", uid = peer.uid, pid = peer.pid.unwrap_or(-1), request = op_name(req), "mutation denied");
                 return Response::error(ErrorKind::PermissionDenied, auth.denied(req));
+            }
+            if !auth.is_admin(peer) {
+                if let Some(index) = exec_check_in(req) {
+                    tracing::warn!(target: "rvsd::audit", uid = peer.uid, pid = peer.pid.unwrap_or(-1), request = op_name(req), "exec check denied");
+                    return Response::Error {
+                        kind: ErrorKind::PermissionDenied,
+                        message: auth.exec_denied(req, peer),
+                        index,
+                    };
+                }
             }
             let (reply, rx) = oneshot::channel();
             if tx
