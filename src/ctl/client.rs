@@ -8,20 +8,52 @@ use super::codec;
 use super::error::CtlError;
 use super::proto::{DaemonInfo, Request, Response, Update, PROTOCOL_VERSION, RVS_VERSION};
 
+/// How long the hello and each request wait for rvsd unless `RVS_TIMEOUT`
+/// says otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The environment variable that overrides [`DEFAULT_TIMEOUT`]: whole
+/// seconds, `0` = wait forever.
+pub const TIMEOUT_ENV: &str = "RVS_TIMEOUT";
+
+/// The request timeout: `RVS_TIMEOUT` (seconds, 0 = none), else 30 s.
+pub fn request_timeout() -> Result<Option<Duration>, CtlError> {
+    let Some(v) = std::env::var_os(TIMEOUT_ENV).filter(|v| !v.is_empty()) else {
+        return Ok(Some(DEFAULT_TIMEOUT));
+    };
+    let text = v.to_string_lossy();
+    match text.trim().parse::<u64>() {
+        Ok(0) => Ok(None),
+        Ok(secs) if secs <= 24 * 3600 => Ok(Some(Duration::from_secs(secs))),
+        _ => Err(CtlError::Config(format!(
+            "{TIMEOUT_ENV}={text} is not a number of seconds from 0 to 86400 (0 waits forever)"
+        ))),
+    }
+}
+
 /// One connection to rvsd, past the version handshake.
 pub struct Client {
     stream: UnixStream,
     daemon: DaemonInfo,
+    path: PathBuf,
+    /// The timeout of requests (`None` = none).
+    timeout: Option<Duration>,
+    /// Set by [`Client::set_timeout`]: a subscription keeps it.
+    explicit_timeout: bool,
 }
 
 impl Client {
     /// Connect to `path` and exchange hellos. `name` identifies the client in
-    /// the daemon's log (e.g. "rvsadm").
+    /// the daemon's log (e.g. "rvsadm"). The hello and every later request
+    /// wait at most [`request_timeout`] (30 s, or `RVS_TIMEOUT`).
     pub fn connect(path: &Path, name: &str) -> Result<Client, CtlError> {
+        let timeout = request_timeout()?;
         let stream = UnixStream::connect(path).map_err(|source| CtlError::Connect {
             path: path.to_path_buf(),
             source,
         })?;
+        stream.set_read_timeout(timeout).map_err(CtlError::Io)?;
+        stream.set_write_timeout(timeout).map_err(CtlError::Io)?;
         let mut client = Client {
             stream,
             daemon: DaemonInfo {
@@ -30,6 +62,9 @@ impl Client {
                 pid: 0,
                 uptime_secs: 0,
             },
+            path: path.to_path_buf(),
+            timeout,
+            explicit_timeout: false,
         };
         let hello = Request::Hello {
             protocol: PROTOCOL_VERSION,
@@ -57,12 +92,18 @@ impl Client {
         &self.daemon
     }
 
-    /// Bound how long a call may wait for the daemon.
-    pub fn set_timeout(&self, timeout: Option<Duration>) -> Result<(), CtlError> {
+    /// Bound how long a call (or, after [`Client::subscribe`], the wait for
+    /// the next update) may wait for the daemon; `None` waits forever.
+    pub fn set_timeout(&mut self, timeout: Option<Duration>) -> Result<(), CtlError> {
         self.stream
             .set_read_timeout(timeout)
             .map_err(CtlError::Io)?;
-        self.stream.set_write_timeout(timeout).map_err(CtlError::Io)
+        self.stream
+            .set_write_timeout(timeout)
+            .map_err(CtlError::Io)?;
+        self.timeout = timeout;
+        self.explicit_timeout = true;
+        Ok(())
     }
 
     /// Send a request and return the daemon's response; `Response::Error`
@@ -73,8 +114,15 @@ impl Client {
 
     /// Subscribe to pushed updates every `interval_ms`; the connection then
     /// carries nothing else. Call [`Client::next_update`] to read them.
+    /// A subscription is long-lived: the request timeout does not apply to
+    /// the updates unless [`Client::set_timeout`] set one.
     pub fn subscribe(&mut self, interval_ms: u32) -> Result<(), CtlError> {
         codec::write_frame(&mut self.stream, &Request::Subscribe { interval_ms })
+            .map_err(|e| self.timed_out(e))?;
+        if !self.explicit_timeout {
+            self.stream.set_read_timeout(None).map_err(CtlError::Io)?;
+        }
+        Ok(())
     }
 
     /// Block for the next pushed update of a subscription.
@@ -87,9 +135,27 @@ impl Client {
     }
 
     fn raw_call(&mut self, req: &Request) -> Result<Response, CtlError> {
-        codec::write_frame(&mut self.stream, req)?;
-        let body = codec::read_frame(&mut self.stream)?;
+        codec::write_frame(&mut self.stream, req).map_err(|e| self.timed_out(e))?;
+        let body = codec::read_frame(&mut self.stream).map_err(|e| self.timed_out(e))?;
         codec::decode_body(&body)
+    }
+
+    /// A socket timeout as [`CtlError::Timeout`], naming the socket.
+    fn timed_out(&self, e: CtlError) -> CtlError {
+        match (e, self.timeout) {
+            (CtlError::Io(io), Some(t))
+                if matches!(
+                    io.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                CtlError::Timeout {
+                    path: self.path.clone(),
+                    secs: t.as_secs_f64(),
+                }
+            }
+            (e, _) => e,
+        }
     }
 }
 

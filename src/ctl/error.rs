@@ -34,6 +34,10 @@ pub enum CtlError {
     },
     /// The daemon answered with a response that does not fit the request.
     Unexpected(String),
+    /// The daemon did not answer within the request timeout.
+    Timeout { path: PathBuf, secs: f64 },
+    /// The client's own settings are wrong (e.g. `RVS_TIMEOUT`).
+    Config(String),
 }
 
 impl fmt::Display for CtlError {
@@ -56,6 +60,13 @@ impl fmt::Display for CtlError {
             ),
             CtlError::Remote { message, .. } => f.write_str(message),
             CtlError::Unexpected(what) => write!(f, "unexpected reply from rvsd: {what}"),
+            CtlError::Timeout { path, secs } => write!(
+                f,
+                "rvsd on {} did not answer within {secs} s; it may be stuck or overloaded (check its log; set {}=SECS to wait longer, 0 waits forever)",
+                path.display(),
+                super::client::TIMEOUT_ENV
+            ),
+            CtlError::Config(what) => f.write_str(what),
         }
     }
 }

@@ -3,9 +3,16 @@
 //! and sends mutations to the single table task, which applies them in
 //! order, binds sockets, writes the state file and only then replies.
 //!
-//! Robustness: the frame length is checked before allocating, the hello must
-//! arrive within [`HELLO_TIMEOUT`], an idle client is dropped after
-//! [`IDLE_TIMEOUT`], and a bad frame ends only that client's connection.
+//! Robustness: the frame length is checked before allocating (at most
+//! [`codec::MAX_PRE_HELLO_FRAME`] before the hello, [`READER_MAX_FRAME`] from
+//! a client that may only read), decoding is bounded by the body length, the
+//! bodies being read or decoded share a budget of [`BYTES_IN_FLIGHT`], the
+//! hello must arrive within [`HELLO_TIMEOUT`], a body within [`BODY_TIMEOUT`]
+//! of its header, an idle client is dropped after [`IDLE_TIMEOUT`], a client
+//! that does not read its answer within [`WRITE_TIMEOUT`] is dropped, and a
+//! bad frame ends only that client's connection. [`RESERVED_CLIENTS`] slots
+//! beyond [`MAX_CLIENTS`] are kept for root and rvsd's own uid, so that
+//! others cannot lock the administrator out.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -29,8 +36,48 @@ use super::table::{Change, Table};
 
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
+/// Once a frame's header is in, its body must follow within this.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// An answer (or a pushed update) not taken by the client within this
+/// drops the client.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Control connections served at once; more are closed at accept.
 pub const MAX_CLIENTS: usize = 8192;
+/// Extra slots only root and rvsd's own uid may use once the others are taken.
+pub const RESERVED_CLIENTS: usize = 32;
+/// Request bodies being read or decoded at once from clients other than
+/// root and rvsd's uid, in bytes.
+pub const BYTES_IN_FLIGHT: usize = 256 * 1024 * 1024;
+/// Largest frame from a client that may only read (its requests are tiny).
+pub const READER_MAX_FRAME: u32 = 64 * 1024;
+
+/// The control server's limits: the constants above, except that tests may
+/// shrink the client slots and the write timeout through the environment
+/// (`RVS_TEST_CTL_MAX_CLIENTS`, `RVS_TEST_CTL_WRITE_TIMEOUT_MS`), which no
+/// documentation mentions.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_clients: usize,
+    pub reserved_clients: usize,
+    pub write_timeout: Duration,
+}
+
+impl Limits {
+    pub fn from_env() -> Limits {
+        let num = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.parse::<u64>().ok())
+                .filter(|n| *n > 0)
+        };
+        Limits {
+            max_clients: num("RVS_TEST_CTL_MAX_CLIENTS").map_or(MAX_CLIENTS, |n| n as usize),
+            reserved_clients: RESERVED_CLIENTS,
+            write_timeout: num("RVS_TEST_CTL_WRITE_TIMEOUT_MS")
+                .map_or(WRITE_TIMEOUT, Duration::from_millis),
+        }
+    }
+}
 
 /// Who is on the other end of a control connection.
 #[derive(Debug, Clone, Copy)]
@@ -48,8 +95,14 @@ pub struct Auth {
 }
 
 impl Auth {
+    /// Root or rvsd's own uid: may set exec checks, and may use the reserved
+    /// client slots.
+    pub fn is_admin(&self, peer: &Peer) -> bool {
+        peer.uid == 0 || peer.uid == self.daemon_uid
+    }
+
     pub fn may_mutate(&self, peer: &Peer) -> bool {
-        if peer.uid == 0 || peer.uid == self.daemon_uid {
+        if self.is_admin(peer) {
             return true;
         }
         let Some((_, gid)) = &self.group else {
@@ -67,6 +120,39 @@ impl Auth {
             None => "root (or start rvsd with --socket-group to delegate)".to_string(),
         };
         format!("permission denied: {} needs {who}", op_name(req))
+    }
+
+    /// Refusal of an exec check from a delegated (`--socket-group`) client.
+    fn exec_denied(&self, req: &Request, peer: &Peer) -> String {
+        format!(
+            "permission denied: {} with an exec health check (--check exec / --check-exec): exec checks run their command as rvsd's user, so only root or rvsd's own uid ({}) may set them, not uid {}; use --check tcp, http or udp, or ask an administrator",
+            op_name(req),
+            self.daemon_uid,
+            peer.uid
+        )
+    }
+}
+
+/// Does `hc` configure an exec check (kind exec, or a command)?
+fn sets_exec(hc: &crate::ctl::proto::HealthCheck) -> bool {
+    hc.kind == Some(crate::ctl::proto::CheckKind::Exec) || hc.exec.is_some()
+}
+
+/// Where `req` sets an exec check: `Some(None)` in the request itself,
+/// `Some(Some(i))` in change `i` of a batch, `None` nowhere.
+pub fn exec_check_in(req: &Request) -> Option<Option<u32>> {
+    match req {
+        Request::AddService(spec) | Request::EditService(spec) => {
+            sets_exec(&spec.health).then_some(None)
+        }
+        Request::AddServer { server, .. } | Request::EditServer { server, .. } => {
+            sets_exec(&server.health).then_some(None)
+        }
+        Request::Batch(reqs) => reqs
+            .iter()
+            .position(|r| exec_check_in(r).is_some())
+            .map(|i| Some(i as u32)),
+        _ => None,
     }
 }
 
@@ -249,25 +335,25 @@ fn bind_failure_index(reqs: &[Request], message: &str) -> Option<u32> {
         .map(|i| i as u32)
 }
 
-/// Create the control socket: refuse when a live rvsd answers on it,
-/// replace a stale file, mode `mode`, group `--socket-group`.
+/// Check where the control socket goes, before rvsd touches any port:
+/// prepare its directory ([`socket_dir`]) and refuse when a live rvsd
+/// answers on it or when something other than a socket sits at the path.
+pub fn check_socket_path(path: &Path, mode: u32) -> Result<(), String> {
+    socket_dir(path, mode)?;
+    stale_socket(path).map(|_| ())
+}
+
+/// Create the control socket: refuse when a live rvsd answers on it or the
+/// path holds anything but a socket, replace a stale socket, mode `mode`,
+/// group `--socket-group`.
 pub fn bind_socket(
     path: &Path,
     mode: u32,
     group: Option<u32>,
 ) -> Result<std::os::unix::net::UnixListener, String> {
     use std::os::unix::fs::PermissionsExt;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create socket directory {}: {e}", dir.display()))?;
-    }
-    if path.exists() {
-        if std::os::unix::net::UnixStream::connect(path).is_ok() {
-            return Err(format!(
-                "another rvsd is already running on {} (stop it first, or start this one with --socket elsewhere)",
-                path.display()
-            ));
-        }
+    socket_dir(path, mode)?;
+    if stale_socket(path)? {
         std::fs::remove_file(path)
             .map_err(|e| format!("cannot remove stale socket {}: {e}", path.display()))?;
         tracing::info!(socket = %path.display(), "replaced a stale socket file");
@@ -286,6 +372,120 @@ pub fn bind_socket(
     Ok(listener)
 }
 
+/// What sits at the socket path: `Ok(false)` nothing, `Ok(true)` a stale
+/// socket (safe to unlink), `Err` a live rvsd or anything that is not a
+/// socket (a typo such as `--socket /var/lib/rvs/table.state` must never
+/// delete the file).
+fn stale_socket(path: &Path) -> Result<bool, String> {
+    use std::os::unix::fs::FileTypeExt;
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(format!("cannot inspect {}: {e}", path.display())),
+    };
+    let ft = meta.file_type();
+    if !ft.is_socket() {
+        let what = if ft.is_file() {
+            format!("a regular file of {} bytes", meta.len())
+        } else if ft.is_dir() {
+            "a directory".to_string()
+        } else if ft.is_symlink() {
+            "a symbolic link".to_string()
+        } else {
+            "not a socket".to_string()
+        };
+        return Err(format!(
+            "--socket {} is {what}, not a socket: refusing to replace it (point --socket at a new path, or remove the file yourself if it is not needed)",
+            path.display()
+        ));
+    }
+    if std::os::unix::net::UnixStream::connect(path).is_ok() {
+        return Err(format!(
+            "another rvsd is already running on {} (stop it first, or start this one with --socket elsewhere)",
+            path.display()
+        ));
+    }
+    Ok(true)
+}
+
+/// Make sure the socket's directory exists and that nobody else can swap
+/// the socket in it.
+///
+/// * A directory rvsd creates gets mode 0700, or 0711 when `--socket-mode`
+///   lets group or others connect (they may traverse, not list or write).
+/// * The default directories (`/run/rvs`, `$XDG_RUNTIME_DIR/rvs`,
+///   `/tmp/rvs-$UID`) must be a real directory owned by rvsd's uid and not
+///   writable by group or others (as ssh-agent and tmux insist): another
+///   user could pre-create `/tmp/rvs-$UID` and receive our clients' commands.
+/// * For an explicit `--socket` in an existing directory the operator chose,
+///   a world-writable directory without the sticky bit is refused (anyone
+///   could replace the socket); a sticky one such as `/tmp` is accepted.
+fn socket_dir(path: &Path, mode: u32) -> Result<(), String> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    let dir_mode = if mode & 0o077 != 0 { 0o711 } else { 0o700 };
+    let created = match std::fs::DirBuilder::new().mode(dir_mode).create(dir) {
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::DirBuilder::new()
+                .mode(dir_mode)
+                .recursive(true)
+                .create(dir)
+                .map_err(|e| format!("cannot create socket directory {}: {e}", dir.display()))?;
+            true
+        }
+        Err(e) => {
+            return Err(format!(
+                "cannot create socket directory {}: {e}",
+                dir.display()
+            ))
+        }
+    };
+    if created {
+        tracing::info!(dir = %dir.display(), mode = format!("{dir_mode:o}"), "created the socket directory");
+    }
+    let is_default = path == crate::ctl::default_socket_path();
+    let meta = if is_default {
+        std::fs::symlink_metadata(dir)
+    } else {
+        std::fs::metadata(dir)
+    }
+    .map_err(|e| format!("cannot inspect socket directory {}: {e}", dir.display()))?;
+    let fix = "remove it (or fix its owner and mode) or point --socket elsewhere";
+    if !meta.is_dir() {
+        return Err(format!(
+            "socket directory {} is not a directory (a symbolic link?): {fix}",
+            dir.display()
+        ));
+    }
+    let bits = meta.mode() & 0o7777;
+    if is_default {
+        let uid = nix::unistd::geteuid().as_raw();
+        if meta.uid() != uid {
+            return Err(format!(
+                "socket directory {} belongs to uid {}, not to rvsd's uid {uid}: another user may have created it to receive rvsadm's commands; {fix}",
+                dir.display(),
+                meta.uid()
+            ));
+        }
+        if bits & 0o022 != 0 {
+            return Err(format!(
+                "socket directory {} is writable by group or others (mode {bits:04o}): anyone who can write there can replace the socket; {fix}",
+                dir.display()
+            ));
+        }
+    } else if bits & 0o002 != 0 && bits & 0o1000 == 0 {
+        return Err(format!(
+            "socket directory {} is writable by everyone and not sticky (mode {bits:04o}): anyone could replace the socket; {fix}",
+            dir.display()
+        ));
+    }
+    Ok(())
+}
+
 /// Accept control clients until `stop` fires.
 pub async fn serve(
     listener: UnixListener,
@@ -296,7 +496,11 @@ pub async fn serve(
     events: Arc<EventLog>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let slots = Arc::new(Semaphore::new(MAX_CLIENTS));
+    let limits = Limits::from_env();
+    let slots = Arc::new(Semaphore::new(limits.max_clients));
+    let reserved = Arc::new(Semaphore::new(limits.reserved_clients));
+    let budget = Arc::new(Semaphore::new(BYTES_IN_FLIGHT));
+    let mut refused = RateLimitedWarn::default();
     loop {
         let accepted = tokio::select! {
             _ = stop.changed() => return,
@@ -310,25 +514,91 @@ pub async fn serve(
                 continue;
             }
         };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            tracing::warn!("too many control clients: connection closed");
-            continue;
+        let peer = match stream.peer_cred() {
+            Ok(c) => Peer {
+                uid: c.uid(),
+                gid: c.gid(),
+                pid: c.pid(),
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "control client without credentials: closed");
+                continue;
+            }
         };
-        let (tx, published, auth, meta, events) = (
-            tx.clone(),
-            published.clone(),
-            auth.clone(),
-            meta.clone(),
-            events.clone(),
-        );
+        let permit = match slots.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) if auth.is_admin(&peer) => match reserved.clone().try_acquire_owned() {
+                Ok(p) => p,
+                Err(_) => {
+                    refused.warn(peer.uid, limits.max_clients + limits.reserved_clients);
+                    continue;
+                }
+            },
+            Err(_) => {
+                refused.warn(peer.uid, limits.max_clients);
+                continue;
+            }
+        };
+        let conn = Conn {
+            peer,
+            tx: tx.clone(),
+            published: published.clone(),
+            auth: auth.clone(),
+            meta: meta.clone(),
+            events: events.clone(),
+            budget: budget.clone(),
+            limits,
+        };
         let stop = stop.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            if let Err(e) = client(stream, tx, published, auth, meta, events, stop).await {
+            if let Err(e) = client(stream, conn, stop).await {
                 tracing::debug!(error = %e, "control client dropped");
             }
         });
     }
+}
+
+/// Logs refused connections at most once a second (a flood of them must
+/// not flood the log).
+#[derive(Default)]
+struct RateLimitedWarn {
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl RateLimitedWarn {
+    fn warn(&mut self, uid: u32, slots: usize) {
+        let now = Instant::now();
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) < Duration::from_secs(1))
+        {
+            self.suppressed += 1;
+            return;
+        }
+        tracing::warn!(
+            uid,
+            slots,
+            more_refused = self.suppressed,
+            "too many control clients: connection closed (root and rvsd's uid keep reserved slots)"
+        );
+        self.last = Some(now);
+        self.suppressed = 0;
+    }
+}
+
+/// What one control connection needs from the daemon.
+struct Conn {
+    peer: Peer,
+    tx: mpsc::Sender<TableMsg>,
+    published: Arc<ArcSwap<Snapshot>>,
+    auth: Arc<Auth>,
+    meta: Arc<Meta>,
+    events: Arc<EventLog>,
+    /// Bytes of request bodies being read or decoded (non-admin clients).
+    budget: Arc<Semaphore>,
+    limits: Limits,
 }
 
 /// Serve one control connection. Between requests it also watches `stop`:
@@ -337,49 +607,58 @@ pub async fn serve(
 /// the table task, and with it rvsd, alive until the idle timeout.
 async fn client(
     mut stream: UnixStream,
-    tx: mpsc::Sender<TableMsg>,
-    published: Arc<ArcSwap<Snapshot>>,
-    auth: Arc<Auth>,
-    meta: Arc<Meta>,
-    events: Arc<EventLog>,
+    conn: Conn,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), String> {
-    let cred = stream
-        .peer_cred()
-        .map_err(|e| format!("peer credentials: {e}"))?;
-    let peer = Peer {
-        uid: cred.uid(),
-        gid: cred.gid(),
-        pid: cred.pid(),
-    };
+    let Conn {
+        peer,
+        tx,
+        published,
+        auth,
+        meta,
+        events,
+        budget,
+        limits,
+    } = conn;
+    let wt = limits.write_timeout;
+    let admin = auth.is_admin(&peer);
     let mut greeted = false;
+    // Largest frame accepted now: tiny before the hello, small for a client
+    // that may only read.
+    let mut max_frame = codec::MAX_PRE_HELLO_FRAME;
     loop {
         let limit = if greeted { IDLE_TIMEOUT } else { HELLO_TIMEOUT };
+        let reserve = (!admin).then_some(&budget);
         let read = tokio::select! {
             // Shutdown: idle clients must not hold the table task open.
             _ = stop.changed() => return Ok(()),
-            r = tokio::time::timeout(limit, read_body(&mut stream)) => r,
+            r = read_body(&mut stream, limit, max_frame, reserve) => r,
         };
-        let body = match read {
-            Err(_) => return Err("timed out waiting for a request".into()),
-            Ok(Err(ReadError::Closed)) => return Ok(()),
-            Ok(Err(ReadError::Bad(why))) => {
+        let (body, permit) = match read {
+            Err(ReadError::Idle) => return Err("timed out waiting for a request".into()),
+            Err(ReadError::Closed) => return Ok(()),
+            Err(ReadError::Bad(why)) => {
                 let _ = send(
                     &mut stream,
                     &Response::error(ErrorKind::Protocol, why.clone()),
+                    wt,
                 )
                 .await;
                 return Err(why);
             }
-            Ok(Ok(body)) => body,
+            Ok(b) => b,
         };
-        let req: Request = match codec::decode_body(&body) {
+        let decoded = codec::decode_body::<Request>(&body);
+        drop(body);
+        drop(permit);
+        let req = match decoded {
             Ok(r) => r,
             Err(e) => {
                 let why = format!("malformed request: {e}");
                 let _ = send(
                     &mut stream,
                     &Response::error(ErrorKind::Protocol, why.clone()),
+                    wt,
                 )
                 .await;
                 return Err(why);
@@ -393,17 +672,23 @@ async fn client(
                     );
                 }
                 greeted = true;
+                max_frame = if auth.may_mutate(&peer) {
+                    codec::MAX_FRAME
+                } else {
+                    READER_MAX_FRAME
+                };
                 Response::Hello(meta.info())
             }
             (Request::Subscribe { interval_ms }, true) => {
                 let every = Duration::from_millis((*interval_ms).clamp(100, 60_000) as u64);
-                return stream_updates(stream, every, &published, &meta, &events, stop).await;
+                return stream_updates(stream, every, &published, &meta, &events, stop, wt).await;
             }
             (_, false) => {
                 let why = "the first request must be Hello".to_string();
                 let _ = send(
                     &mut stream,
                     &Response::error(ErrorKind::Protocol, why.clone()),
+                    wt,
                 )
                 .await;
                 return Err(why);
@@ -411,9 +696,17 @@ async fn client(
             (req, true) => dispatch(req, &peer, &tx, &published, &auth).await,
         };
         let big = matches!(&resp, Response::Table(t) if t.services.len() > 1000);
-        send(&mut stream, &resp)
-            .await
-            .map_err(|e| format!("write: {e}"))?;
+        if let Err(e) = send(&mut stream, &resp, wt).await {
+            if e.kind() == std::io::ErrorKind::TimedOut {
+                tracing::warn!(
+                    uid = peer.uid,
+                    pid = peer.pid.unwrap_or(-1),
+                    "control client did not read its answer within {} ms: dropped",
+                    wt.as_millis()
+                );
+            }
+            return Err(format!("write: {e}"));
+        }
         if big {
             drop(resp);
             super::sys::trim_heap();
@@ -446,6 +739,16 @@ async fn dispatch(
             if !auth.may_mutate(peer) {
                 tracing::warn!(target: "rvsd::audit", uid = peer.uid, pid = peer.pid.unwrap_or(-1), request = op_name(req), "mutation denied");
                 return Response::error(ErrorKind::PermissionDenied, auth.denied(req));
+            }
+            if !auth.is_admin(peer) {
+                if let Some(index) = exec_check_in(req) {
+                    tracing::warn!(target: "rvsd::audit", uid = peer.uid, pid = peer.pid.unwrap_or(-1), request = op_name(req), "exec check denied");
+                    return Response::Error {
+                        kind: ErrorKind::PermissionDenied,
+                        message: auth.exec_denied(req, peer),
+                        index,
+                    };
+                }
             }
             let (reply, rx) = oneshot::channel();
             if tx
@@ -490,6 +793,7 @@ async fn stream_updates(
     meta: &Meta,
     events: &EventLog,
     mut stop: watch::Receiver<bool>,
+    write_timeout: Duration,
 ) -> Result<(), String> {
     let mut seen = 0u64;
     let mut tick = tokio::time::interval(every);
@@ -521,7 +825,7 @@ async fn stream_updates(
             events: fresh,
         });
         let frame = codec::encode_frame(&update).map_err(|e| e.to_string())?;
-        match tokio::time::timeout(Duration::from_secs(10), wr.write_all(&frame)).await {
+        match tokio::time::timeout(write_timeout, wr.write_all(&frame)).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(format!("subscriber went away: {e}")),
             Err(_) => return Err("subscriber stopped reading".into()),
@@ -530,36 +834,87 @@ async fn stream_updates(
 }
 
 enum ReadError {
+    /// Nothing arrived within the hello or idle timeout.
+    Idle,
     Closed,
     Bad(String),
 }
 
-async fn read_body(stream: &mut UnixStream) -> Result<Vec<u8>, ReadError> {
+/// Read one frame: the header within `idle`, then the body within
+/// [`BODY_TIMEOUT`]. A body longer than `max_frame` is refused unread.
+/// With a `budget`, its bytes are reserved there before the body is read;
+/// the returned permit holds them until the caller has decoded it.
+async fn read_body(
+    stream: &mut UnixStream,
+    idle: Duration,
+    max_frame: u32,
+    budget: Option<&Arc<Semaphore>>,
+) -> Result<(Vec<u8>, Option<tokio::sync::OwnedSemaphorePermit>), ReadError> {
     let mut header = [0u8; codec::HEADER_LEN];
-    match stream.read_exact(&mut header).await {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(ReadError::Closed),
-        Err(e) => return Err(ReadError::Bad(format!("read: {e}"))),
+    match tokio::time::timeout(idle, stream.read_exact(&mut header)).await {
+        Err(_) => return Err(ReadError::Idle),
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            return Err(ReadError::Closed)
+        }
+        Ok(Err(e)) => return Err(ReadError::Bad(format!("read: {e}"))),
     }
     let len = codec::body_len(header).map_err(|e| ReadError::Bad(e.to_string()))?;
-    let mut body = Vec::with_capacity(len.min(64 * 1024));
-    (&mut *stream)
-        .take(len as u64)
-        .read_to_end(&mut body)
-        .await
-        .map_err(|e| ReadError::Bad(format!("read: {e}")))?;
-    if body.len() != len {
-        return Err(ReadError::Bad(format!(
-            "frame truncated: {} of {len} bytes",
-            body.len()
-        )));
+    if len > max_frame as usize {
+        return Err(ReadError::Bad(if max_frame == codec::MAX_PRE_HELLO_FRAME {
+            format!(
+                "frame of {len} bytes before the hello: the first request must be a Hello of at most {max_frame} bytes"
+            )
+        } else {
+            format!(
+                "frame of {len} bytes exceeds the {max_frame} bytes allowed to a client that may only read"
+            )
+        }));
     }
-    Ok(body)
+    let body = async {
+        let permit = match budget {
+            Some(b) => Some(
+                b.clone()
+                    .acquire_many_owned(len as u32)
+                    .await
+                    .map_err(|_| ReadError::Closed)?,
+            ),
+            None => None,
+        };
+        let mut body = Vec::with_capacity(len.min(64 * 1024));
+        (&mut *stream)
+            .take(len as u64)
+            .read_to_end(&mut body)
+            .await
+            .map_err(|e| ReadError::Bad(format!("read: {e}")))?;
+        if body.len() != len {
+            return Err(ReadError::Bad(format!(
+                "frame truncated: {} of {len} bytes",
+                body.len()
+            )));
+        }
+        Ok((body, permit))
+    };
+    match tokio::time::timeout(BODY_TIMEOUT, body).await {
+        Ok(r) => r,
+        Err(_) => Err(ReadError::Bad(format!(
+            "the {len}-byte body did not arrive within {} s of its header",
+            BODY_TIMEOUT.as_secs()
+        ))),
+    }
 }
 
-async fn send(stream: &mut UnixStream, resp: &Response) -> std::io::Result<()> {
+/// Send one answer; a client that does not take it within `timeout` gets a
+/// `TimedOut` error (and is dropped by the caller).
+async fn send(stream: &mut UnixStream, resp: &Response, timeout: Duration) -> std::io::Result<()> {
     let frame = codec::encode_frame(resp).map_err(|e| std::io::Error::other(e.to_string()))?;
-    stream.write_all(&frame).await
+    match tokio::time::timeout(timeout, stream.write_all(&frame)).await {
+        Ok(r) => r,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("answer not taken within {} ms", timeout.as_millis()),
+        )),
+    }
 }
 
 /// Resolve `--socket-group NAME` to its gid.

@@ -73,13 +73,9 @@ pub async fn run(
         .as_deref()
         .map(|g| control::group_gid(g).map(|gid| (g.to_string(), gid)))
         .transpose()?;
-    // Refuse early when another rvsd owns the socket (before touching ports).
-    if cfg.socket.exists() && std::os::unix::net::UnixStream::connect(&cfg.socket).is_ok() {
-        return Err(format!(
-            "another rvsd is already running on {} (stop it first, or start this one with --socket elsewhere)",
-            cfg.socket.display()
-        ));
-    }
+    // Refuse early when another rvsd owns the socket, or the path is not a
+    // socket, or its directory is unsafe (before touching ports).
+    control::check_socket_path(&cfg.socket, cfg.socket_mode)?;
     let metrics = match cfg.metrics_listen {
         Some(addr) => Some(metrics::bind(addr).await?),
         None => None,

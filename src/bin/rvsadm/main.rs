@@ -96,11 +96,15 @@ fn generate(target: Option<&str>) -> ExitCode {
     }
 }
 
-/// Exit status for a failed call: cannot talk to rvsd → 2; listing → 1;
+/// Exit status for a failed call: cannot talk to rvsd (or it does not
+/// answer) → 2; listing → 1;
 /// change refused → 255 (ipvsadm §8.1).
 fn status_of(e: &CtlError, mutation: bool) -> u8 {
     match e {
-        CtlError::Connect { .. } | CtlError::VersionMismatch { .. } => 2,
+        CtlError::Connect { .. }
+        | CtlError::VersionMismatch { .. }
+        | CtlError::Timeout { .. }
+        | CtlError::Config(_) => 2,
         _ if mutation => 255,
         _ => 1,
     }

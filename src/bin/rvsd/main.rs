@@ -129,13 +129,38 @@ fn raise_nofile() {
     }
 }
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received"),
-        _ = int.recv() => tracing::info!("SIGINT received"),
+/// The signals rvsd handles, registered before the daemon starts so that
+/// none of them can end it with its default action.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Needs the runtime's context.
+    fn register() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+}
+
+/// Resolves at SIGTERM or SIGINT. SIGHUP (a closed terminal, or a habit of
+/// "reload" scripts) is logged and ignored: rvsd logs to stderr only, so
+/// there is no file to reopen, and the table is changed with rvsadm.
+async fn shutdown_signal(mut s: Signals) {
+    loop {
+        tokio::select! {
+            _ = s.term.recv() => return tracing::info!("SIGTERM received"),
+            _ = s.int.recv() => return tracing::info!("SIGINT received"),
+            _ = s.hup.recv() => tracing::info!(
+                "SIGHUP received: ignored (rvsd has no configuration file or log file to reload; change the table with rvsadm, stop rvsd with SIGTERM)"
+            ),
+        }
     }
 }
 
@@ -155,6 +180,13 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("rvsd: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let signals = match runtime.block_on(async { Signals::register() }) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("rvsd: cannot install signal handlers: {e}");
             return ExitCode::from(1);
         }
     };
@@ -186,7 +218,7 @@ fn main() -> ExitCode {
             .unwrap_or(rvs::ctl::proto::CheckKind::Tcp),
         worker_threads: data_plane_threads(args.worker_threads),
     };
-    match runtime.block_on(daemon::run(cfg, shutdown_signal())) {
+    match runtime.block_on(daemon::run(cfg, shutdown_signal(signals))) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
