@@ -5,12 +5,17 @@
 //! up, `fall` consecutive failures take an up server down. Passive checks
 //! come from real traffic: `--fail-after` consecutive failed connects mark a
 //! server down at once (see `tcp.rs`); the active checks bring it back.
+//!
+//! A probe or connect that fails for lack of a local resource (descriptors,
+//! socket buffers, memory, ephemeral ports) says nothing about the server:
+//! it is counted and logged (rate-limited) as a local problem, never as a
+//! failure of the server.
 //! Every state change is logged once and recorded in the [`EventLog`] that
 //! subscribers (rvstop) read. The data path reads only the `down` atomic.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -204,12 +209,22 @@ pub async fn run(
         let latency = started.elapsed();
         {
             let mut h = state.health.lock().expect("health lock");
-            h.last_ok = Some(verdict.is_ok());
+            match &verdict {
+                Ok(what) => {
+                    h.last_ok = Some(true);
+                    h.reason = what.clone();
+                }
+                Err(Failure::Server(why)) => {
+                    h.last_ok = Some(false);
+                    h.reason = why.clone();
+                }
+                // Says nothing about the server: no result.
+                Err(Failure::Local(why)) => {
+                    h.last_ok = None;
+                    h.reason = format!("not checked: {why} (on this host)");
+                }
+            }
             h.latency_us = Some(latency.as_micros() as u64);
-            h.reason = match &verdict {
-                Ok(what) => what.clone(),
-                Err(why) => why.clone(),
-            };
         }
         match verdict {
             Ok(what) => {
@@ -219,16 +234,99 @@ pub async fn run(
                     mark(&events, svc, addr, &state, true, &what);
                 }
             }
-            Err(why) => {
+            Err(Failure::Server(why)) => {
                 oks = 0;
                 fails = fails.saturating_add(1);
                 if !state.is_down() && fails >= check.fall {
                     mark(&events, svc, addr, &state, false, &why);
                 }
             }
+            // Neither a success nor a failure: rise and fall stay put.
+            Err(Failure::Local(why)) => local_error("health check", addr, &why),
         }
     }
     state.checked.store(false, Relaxed);
+}
+
+/// Why a probe did not pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// The server failed the check (reason in words).
+    Server(String),
+    /// This host lacked a resource to run the probe: says nothing about
+    /// the server, counts neither way.
+    Local(String),
+}
+
+impl From<String> for Failure {
+    fn from(why: String) -> Self {
+        Failure::Server(why)
+    }
+}
+
+/// Whether `e` says this host ran out of something — descriptors
+/// (EMFILE, ENFILE), socket buffers (ENOBUFS), memory (ENOMEM), epoll
+/// watches (ENOSPC) or ephemeral ports (EADDRNOTAVAIL on connect) —
+/// rather than that the other side failed.
+pub fn is_local_error(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(
+            libc::EMFILE
+                | libc::ENFILE
+                | libc::ENOBUFS
+                | libc::ENOMEM
+                | libc::ENOSPC
+                | libc::EADDRNOTAVAIL
+        )
+    )
+}
+
+/// An I/O error of a probe: local or the server's.
+fn io_failure(e: std::io::Error) -> Failure {
+    if is_local_error(&e) {
+        Failure::Local(e.to_string())
+    } else {
+        Failure::Server(io_reason(&e))
+    }
+}
+
+/// Local resource errors met on connects and probes, since start.
+static LOCAL_ERRORS: AtomicU64 = AtomicU64::new(0);
+/// When one was last logged (ms since the epoch), and how many went
+/// unlogged since.
+static LOCAL_LOGGED_MS: AtomicU64 = AtomicU64::new(0);
+static LOCAL_UNLOGGED: AtomicU64 = AtomicU64::new(0);
+
+/// Local resource errors met so far (upstream connects, health probes).
+pub fn local_errors() -> u64 {
+    LOCAL_ERRORS.load(Relaxed)
+}
+
+/// Count a local resource error met by `what` (e.g. "connect to a real
+/// server") toward `server`; logged at most once a second, with how many
+/// went unlogged before it.
+pub fn local_error(what: &str, server: SocketAddr, error: &dyn std::fmt::Display) {
+    LOCAL_ERRORS.fetch_add(1, Relaxed);
+    let now = unix_ms();
+    let last = LOCAL_LOGGED_MS.load(Relaxed);
+    if now.saturating_sub(last) < 1000
+        || LOCAL_LOGGED_MS
+            .compare_exchange(last, now, Relaxed, Relaxed)
+            .is_err()
+    {
+        LOCAL_UNLOGGED.fetch_add(1, Relaxed);
+        return;
+    }
+    let unlogged = LOCAL_UNLOGGED.swap(0, Relaxed);
+    tracing::warn!(
+        %server,
+        error = %error,
+        total = LOCAL_ERRORS.load(Relaxed),
+        unlogged,
+        "{what} failed for lack of a local resource (not counted against the server; \
+         raise the open-file limit or lower --max-connections)"
+    );
 }
 
 fn seed(addr: SocketAddr) -> u64 {
@@ -247,8 +345,8 @@ fn next(s: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// One probe: `Ok(what passed)` or `Err(reason in words)`.
-pub async fn probe(check: &Check) -> Result<String, String> {
+/// One probe: `Ok(what passed)` or why not.
+pub async fn probe(check: &Check) -> Result<String, Failure> {
     let secs = check.timeout.as_secs_f64();
     let timed_out = || format!("timeout after {} s", trim_float(secs));
     match check.kind {
@@ -258,17 +356,17 @@ pub async fn probe(check: &Check) -> Result<String, String> {
                 .await
             {
                 Ok(Ok(_)) => Ok("connected".to_string()),
-                Ok(Err(e)) => Err(io_reason(&e)),
-                Err(_) => Err(timed_out()),
+                Ok(Err(e)) => Err(io_failure(e)),
+                Err(_) => Err(timed_out().into()),
             }
         }
         CheckKind::Http => match tokio::time::timeout(check.timeout, http(check)).await {
             Ok(r) => r,
-            Err(_) => Err(timed_out()),
+            Err(_) => Err(timed_out().into()),
         },
         CheckKind::Udp => match tokio::time::timeout(check.timeout, udp(check)).await {
             Ok(r) => r,
-            Err(_) => Err(timed_out()),
+            Err(_) => Err(timed_out().into()),
         },
         CheckKind::Exec => exec(check).await,
     }
@@ -292,11 +390,11 @@ fn io_reason(e: &std::io::Error) -> String {
     }
 }
 
-async fn http(check: &Check) -> Result<String, String> {
+async fn http(check: &Check) -> Result<String, Failure> {
     use http_body_util::{BodyExt, Empty};
     let tcp = tokio::net::TcpStream::connect(check.target)
         .await
-        .map_err(|e| io_reason(&e))?;
+        .map_err(io_failure)?;
     let io = hyper_util::rt::TokioIo::new(tcp);
     let (mut sender, conn) =
         hyper::client::conn::http1::handshake::<_, Empty<hyper::body::Bytes>>(io)
@@ -343,10 +441,10 @@ async fn http(check: &Check) -> Result<String, String> {
         Ok(format!("HTTP {status}"))
     };
     driver.abort();
-    result
+    Ok(result?)
 }
 
-async fn udp(check: &Check) -> Result<String, String> {
+async fn udp(check: &Check) -> Result<String, Failure> {
     let local: SocketAddr = if check.target.is_ipv6() {
         "[::]:0"
     } else {
@@ -356,27 +454,25 @@ async fn udp(check: &Check) -> Result<String, String> {
     .expect("valid");
     let sock = tokio::net::UdpSocket::bind(local)
         .await
-        .map_err(|e| e.to_string())?;
-    sock.connect(check.target)
-        .await
-        .map_err(|e| io_reason(&e))?;
+        .map_err(io_failure)?;
+    sock.connect(check.target).await.map_err(io_failure)?;
     sock.send(check.udp_send.as_bytes())
         .await
-        .map_err(|e| io_reason(&e))?;
+        .map_err(io_failure)?;
     let mut buf = vec![0u8; 65536];
     let n = sock.recv(&mut buf).await.map_err(|e| match e.kind() {
-        std::io::ErrorKind::ConnectionRefused => "port unreachable".to_string(),
-        _ => e.to_string(),
+        std::io::ErrorKind::ConnectionRefused => Failure::Server("port unreachable".to_string()),
+        _ => io_failure(e),
     })?;
     match &check.udp_expect {
         Some(want) if !String::from_utf8_lossy(&buf[..n]).contains(want.as_str()) => {
-            Err(format!("unexpected UDP reply ({n} bytes)"))
+            Err(format!("unexpected UDP reply ({n} bytes)").into())
         }
         _ => Ok(format!("UDP reply ({n} bytes)")),
     }
 }
 
-async fn exec(check: &Check) -> Result<String, String> {
+async fn exec(check: &Check) -> Result<String, Failure> {
     let mut cmd = tokio::process::Command::new("sh");
     cmd.arg("-c")
         .arg(&check.exec)
@@ -387,17 +483,24 @@ async fn exec(check: &Check) -> Result<String, String> {
         .stderr(std::process::Stdio::null())
         .process_group(0)
         .kill_on_drop(true);
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot run the check command: {e}"))?;
+    // A spawn that fails for lack of descriptors, memory or processes
+    // (EAGAIN: RLIMIT_NPROC) is this host's problem, not the server's.
+    let mut child = cmd.spawn().map_err(|e| {
+        let why = format!("cannot run the check command: {e}");
+        if is_local_error(&e) || e.raw_os_error() == Some(libc::EAGAIN) {
+            Failure::Local(why)
+        } else {
+            Failure::Server(why)
+        }
+    })?;
     let pid = child.id();
     match tokio::time::timeout(check.timeout, child.wait()).await {
         Ok(Ok(st)) if st.success() => Ok("exit 0".to_string()),
-        Ok(Ok(st)) => Err(match st.code() {
+        Ok(Ok(st)) => Err(Failure::Server(match st.code() {
             Some(c) => format!("exit {c}"),
             None => "killed by a signal".to_string(),
-        }),
-        Ok(Err(e)) => Err(format!("check command: {e}")),
+        })),
+        Ok(Err(e)) => Err(Failure::Server(format!("check command: {e}"))),
         Err(_) => {
             // Kill the whole process group: the shell and whatever it started.
             if let Some(pid) = pid {
@@ -407,10 +510,35 @@ async fn exec(check: &Check) -> Result<String, String> {
                 );
             }
             let _ = child.wait().await;
-            Err(format!(
+            Err(Failure::Server(format!(
                 "timeout after {} s",
                 trim_float(check.timeout.as_secs_f64())
-            ))
+            )))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_resource_errors_are_told_from_the_servers() {
+        for local in [
+            libc::EMFILE,
+            libc::ENFILE,
+            libc::ENOBUFS,
+            libc::ENOMEM,
+            libc::EADDRNOTAVAIL,
+        ] {
+            let e = std::io::Error::from_raw_os_error(local);
+            assert!(is_local_error(&e), "{e}");
+            assert!(matches!(io_failure(e), Failure::Local(_)));
+        }
+        for remote in [libc::ECONNREFUSED, libc::ECONNRESET, libc::EHOSTUNREACH] {
+            let e = std::io::Error::from_raw_os_error(remote);
+            assert!(!is_local_error(&e), "{e}");
+            assert!(matches!(io_failure(e), Failure::Server(_)));
         }
     }
 }

@@ -201,6 +201,23 @@ fn handle(
                     }
                     return;
                 }
+                Err(e) if health::is_local_error(&e) => {
+                    // Not the server's fault: not counted against it.
+                    health::local_error("connect to a real server", dest.addr, &e);
+                    if let Some(net) = pick.template {
+                        rt.release_template(net, false);
+                    }
+                    // Out of local ports toward this server (they are
+                    // picked per destination): another may still do.
+                    // Out of descriptors, buffers or memory: every server
+                    // would fail the same way, so the client is refused.
+                    if e.raw_os_error() == Some(libc::EADDRNOTAVAIL) {
+                        skip.push(pick.index);
+                        continue;
+                    }
+                    reset(client);
+                    return;
+                }
                 Err(e) => {
                     note_failure(&rt, dest, &e, &shared);
                     if let Some(net) = pick.template {
@@ -357,7 +374,13 @@ async fn recovery_probe(
     let mut delay = Duration::from_millis(500);
     while state.is_down() && !state.checked.load(Relaxed) && Arc::strong_count(&state) > 1 {
         tokio::time::sleep(delay).await;
-        if let Ok(Ok(_)) = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
+        let r = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await;
+        if let Ok(Err(e)) = &r {
+            if health::is_local_error(e) {
+                health::local_error("recovery probe", addr, e);
+            }
+        }
+        if let Ok(Ok(_)) = r {
             health::mark(
                 &shared.events,
                 svc,
