@@ -3,8 +3,10 @@
 //! Active checks run one task per (service, real server): a probe every
 //! interval (plus jitter), `rise` consecutive successes bring a down server
 //! up, `fall` consecutive failures take an up server down. Passive checks
-//! come from real traffic: `--fail-after` consecutive failed connects mark a
-//! server down at once (see `tcp.rs`); the active checks bring it back.
+//! come from real traffic: `--fail-after` consecutive failed connects (or
+//! connections the server reset before answering) mark a server down at
+//! once (see `tcp.rs`); the server's own active check brings it back, after
+//! `rise` successes counted from the take-down.
 //!
 //! A probe or connect that fails for lack of a local resource (descriptors,
 //! socket buffers, memory, ephemeral ports) says nothing about the server:
@@ -145,11 +147,14 @@ pub fn mark(
         h.since = now;
         if up {
             h.up_since = now;
+        } else {
+            h.takedowns += 1;
         }
         h.reason = reason.to_string();
     }
     if up {
         state.connect_failures.store(0, Relaxed);
+        state.unanswered.store(0, Relaxed);
         tracing::info!(service = %svc.addr, server = %addr, reason, "real server UP: back in rotation");
     } else {
         tracing::warn!(service = %svc.addr, server = %addr, reason, "real server DOWN: out of rotation");
@@ -191,6 +196,9 @@ pub async fn run(
     }
     let (mut oks, mut fails) = (0u32, 0u32);
     let mut rng = seed(addr);
+    // Take-downs accounted for so far: one more means the server was taken
+    // out by passive checks, and its way back starts from zero successes.
+    let mut seen = takedowns(&state);
     loop {
         let jitter = if check.jitter.is_zero() {
             Duration::ZERO
@@ -201,13 +209,14 @@ pub async fn run(
             _ = stop.changed() => break,
             _ = tokio::time::sleep(check.interval + jitter) => {}
         }
+        let before = takedowns(&state);
         let started = Instant::now();
         let verdict = tokio::select! {
             _ = stop.changed() => break,
             v = probe(&check) => v,
         };
         let latency = started.elapsed();
-        {
+        let now_downs = {
             let mut h = state.health.lock().expect("health lock");
             match &verdict {
                 Ok(what) => {
@@ -225,11 +234,19 @@ pub async fn run(
                 }
             }
             h.latency_us = Some(latency.as_micros() as u64);
+            h.takedowns
+        };
+        if now_downs != seen {
+            oks = 0;
         }
         match verdict {
             Ok(what) => {
                 fails = 0;
-                oks = oks.saturating_add(1);
+                // A probe that started before a take-down does not count
+                // toward the way back.
+                if now_downs == before {
+                    oks = oks.saturating_add(1);
+                }
                 if state.is_down() && oks >= check.rise {
                     mark(&events, svc, addr, &state, true, &what);
                 }
@@ -244,8 +261,13 @@ pub async fn run(
             // Neither a success nor a failure: rise and fall stay put.
             Err(Failure::Local(why)) => local_error("health check", addr, &why),
         }
+        seen = takedowns(&state);
     }
     state.checked.store(false, Relaxed);
+}
+
+fn takedowns(state: &ServerState) -> u64 {
+    state.health.lock().expect("health lock").takedowns
 }
 
 /// Why a probe did not pass.
