@@ -413,11 +413,20 @@ fn io_reason(e: &std::io::Error) -> String {
 }
 
 async fn http(check: &Check) -> Result<String, Failure> {
-    use http_body_util::{BodyExt, Empty};
     let tcp = tokio::net::TcpStream::connect(check.target)
         .await
         .map_err(io_failure)?;
-    let io = hyper_util::rt::TokioIo::new(tcp);
+    Ok(http_exchange(tcp, check).await?)
+}
+
+/// The HTTP check over a connected stream: send the request, parse the
+/// response (hyper's HTTP/1 client), judge its status and body.
+async fn http_exchange<IO>(io: IO, check: &Check) -> Result<String, String>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    use http_body_util::{BodyExt, Empty};
+    let io = hyper_util::rt::TokioIo::new(io);
     let (mut sender, conn) =
         hyper::client::conn::http1::handshake::<_, Empty<hyper::body::Bytes>>(io)
             .await
@@ -434,36 +443,102 @@ async fn http(check: &Check) -> Result<String, Failure> {
         .header(hyper::header::USER_AGENT, "rvsd-health-check")
         .body(Empty::new())
         .map_err(|e| format!("bad HTTP request: {e}"))?;
-    let resp = sender
-        .send_request(req)
-        .await
-        .map_err(|e| format!("HTTP request failed: {e}"))?;
-    let status = resp.status().as_u16();
-    let (lo, hi) = check.http_status;
-    let result = if !(lo..=hi).contains(&status) {
-        Err(format!("HTTP {status}"))
-    } else if let Some(needle) = &check.http_body {
-        let mut body = resp.into_body();
-        let mut seen = Vec::new();
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| format!("HTTP body: {e}"))?;
-            if let Some(data) = frame.data_ref() {
-                seen.extend_from_slice(data);
+    let result = async {
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| format!("HTTP request failed: {e}"))?;
+        let status = resp.status().as_u16();
+        let (lo, hi) = check.http_status;
+        if !(lo..=hi).contains(&status) {
+            Err(format!("HTTP {status}"))
+        } else if let Some(needle) = &check.http_body {
+            let mut body = resp.into_body();
+            let mut seen = Vec::new();
+            while let Some(frame) = body.frame().await {
+                let frame = frame.map_err(|e| format!("HTTP body: {e}"))?;
+                if let Some(data) = frame.data_ref() {
+                    seen.extend_from_slice(data);
+                }
+                if seen.len() > 1 << 20 {
+                    break;
+                }
             }
-            if seen.len() > 1 << 20 {
-                break;
+            if String::from_utf8_lossy(&seen).contains(needle.as_str()) {
+                Ok(format!("HTTP {status}"))
+            } else {
+                Err(format!("HTTP {status} without \"{needle}\" in the body"))
             }
-        }
-        if String::from_utf8_lossy(&seen).contains(needle.as_str()) {
-            Ok(format!("HTTP {status}"))
         } else {
-            Err(format!("HTTP {status} without \"{needle}\" in the body"))
+            Ok(format!("HTTP {status}"))
         }
-    } else {
-        Ok(format!("HTTP {status}"))
-    };
+    }
+    .await;
     driver.abort();
-    Ok(result?)
+    result
+}
+
+/// The health check's HTTP response parser and judge, on raw bytes (for
+/// fuzzing and tests): `raw` is what the server answers to the check's
+/// `GET`, `status` the accepted range (`--check-http-status`), `body` the
+/// text the body must contain (`--check-http-body`). Returns what passed
+/// or why not, exactly as `-L --health` would show it. Runs the real
+/// check code (hyper's HTTP/1 client) over an in-memory stream that
+/// ends after `raw`.
+pub fn parse_http_response(
+    raw: &[u8],
+    status: (u16, u16),
+    body: Option<&str>,
+) -> Result<String, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let check = Check {
+        kind: CheckKind::Http,
+        interval: Duration::from_secs(1),
+        timeout: Duration::from_secs(1),
+        rise: 1,
+        fall: 1,
+        jitter: Duration::ZERO,
+        target: SocketAddr::from(([127, 0, 0, 1], 80)),
+        initial_up: true,
+        http_path: "/".to_string(),
+        http_host: None,
+        http_status: status,
+        http_body: body.map(str::to_string),
+        exec: String::new(),
+        udp_send: String::new(),
+        udp_expect: None,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .map_err(|e| format!("cannot start a runtime: {e}"))?;
+    rt.block_on(async {
+        let (ours, theirs) = tokio::io::duplex(64 * 1024);
+        let (mut rd, mut wr) = tokio::io::split(theirs);
+        let raw = raw.to_vec();
+        // The server: read the request, answer `raw`, then end (and
+        // swallow whatever else comes).
+        let server = tokio::spawn(async move {
+            let mut req = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                match rd.read(&mut buf).await {
+                    Ok(n) if n > 0 => req.extend_from_slice(&buf[..n]),
+                    _ => break,
+                }
+            }
+            let _ = wr.write_all(&raw).await;
+            let _ = wr.shutdown().await;
+            while matches!(rd.read(&mut buf).await, Ok(n) if n > 0) {}
+        });
+        // Bounded, as the real check is by its timeout.
+        let r = match tokio::time::timeout(check.timeout, http_exchange(ours, &check)).await {
+            Ok(r) => r,
+            Err(_) => Err("timeout after 1 s".to_string()),
+        };
+        server.abort();
+        r
+    })
 }
 
 async fn udp(check: &Check) -> Result<String, Failure> {
@@ -543,6 +618,46 @@ async fn exec(check: &Check) -> Result<String, Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_responses_are_judged_as_the_check_judges_them() {
+        let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nall ok\n";
+        assert_eq!(
+            parse_http_response(ok, (200, 399), None),
+            Ok("HTTP 200".into())
+        );
+        assert_eq!(
+            parse_http_response(ok, (200, 399), Some("all ok")),
+            Ok("HTTP 200".into())
+        );
+        assert_eq!(
+            parse_http_response(ok, (200, 399), Some("ready")),
+            Err("HTTP 200 without \"ready\" in the body".into())
+        );
+        let busy = b"HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n";
+        assert_eq!(
+            parse_http_response(busy, (200, 399), None),
+            Err("HTTP 503".into())
+        );
+        // Until EOF: a body without a length.
+        let eof = b"HTTP/1.0 200 OK\r\n\r\nstill ready";
+        assert_eq!(
+            parse_http_response(eof, (200, 200), Some("ready")),
+            Ok("HTTP 200".into())
+        );
+        for bad in [
+            &b""[..],
+            b"\0\xff garbage\r\n\r\n",
+            b"HTTP/1.1 2000 X\r\n\r\n",
+        ] {
+            let r = parse_http_response(bad, (200, 399), None);
+            assert!(
+                r.as_ref()
+                    .is_err_and(|e| e.starts_with("HTTP request failed")),
+                "{bad:?}: {r:?}"
+            );
+        }
+    }
 
     #[test]
     fn local_resource_errors_are_told_from_the_servers() {
