@@ -228,7 +228,7 @@ pub async fn run(
                     h.reason = why.clone();
                 }
                 // Says nothing about the server: no result.
-                Err(Failure::Local(why)) => {
+                Err(Failure::Local(why, _)) => {
                     h.last_ok = None;
                     h.reason = format!("not checked: {why} (on this host)");
                 }
@@ -259,7 +259,7 @@ pub async fn run(
                 }
             }
             // Neither a success nor a failure: rise and fall stay put.
-            Err(Failure::Local(why)) => local_error("health check", addr, &why),
+            Err(Failure::Local(why, hint)) => local_error("health check", addr, &why, hint),
         }
         seen = takedowns(&state);
     }
@@ -276,8 +276,8 @@ pub enum Failure {
     /// The server failed the check (reason in words).
     Server(String),
     /// This host lacked a resource to run the probe: says nothing about
-    /// the server, counts neither way.
-    Local(String),
+    /// the server, counts neither way (the error, and what to do about it).
+    Local(String, &'static str),
 }
 
 impl From<String> for Failure {
@@ -307,7 +307,7 @@ pub fn is_local_error(e: &std::io::Error) -> bool {
 /// An I/O error of a probe: local or the server's.
 fn io_failure(e: std::io::Error) -> Failure {
     if is_local_error(&e) {
-        Failure::Local(e.to_string())
+        Failure::Local(e.to_string(), local_hint(&e))
     } else {
         Failure::Server(io_reason(&e))
     }
@@ -328,7 +328,12 @@ pub fn local_errors() -> u64 {
 /// Count a local resource error met by `what` (e.g. "connect to a real
 /// server") toward `server`; logged at most once a second, with how many
 /// went unlogged before it.
-pub fn local_error(what: &str, server: SocketAddr, error: &dyn std::fmt::Display) {
+pub fn local_error(
+    what: &str,
+    server: SocketAddr,
+    error: &dyn std::fmt::Display,
+    hint: &'static str,
+) {
     LOCAL_ERRORS.fetch_add(1, Relaxed);
     let now = unix_ms();
     let last = LOCAL_LOGGED_MS.load(Relaxed);
@@ -346,9 +351,24 @@ pub fn local_error(what: &str, server: SocketAddr, error: &dyn std::fmt::Display
         error = %error,
         total = LOCAL_ERRORS.load(Relaxed),
         unlogged,
-        "{what} failed for lack of a local resource (not counted against the server; \
-         raise the open-file limit or lower --max-connections)"
+        "{what} failed for lack of a local resource (not counted against the server): {hint}"
     );
+}
+
+/// What to do about local error `e`, in words for the log.
+pub fn local_hint(e: &std::io::Error) -> &'static str {
+    match e.raw_os_error() {
+        Some(libc::EMFILE) => {
+            "raise rvsd's open-file limit (LimitNOFILE) or lower --max-connections"
+        }
+        Some(libc::ENFILE) => "the system's file table is full (fs.file-max)",
+        Some(libc::EADDRNOTAVAIL) => {
+            "out of local ports toward this server (net.ipv4.ip_local_port_range)"
+        }
+        Some(libc::ENOSPC) => "out of epoll watches (fs.epoll.max_user_watches)",
+        Some(libc::EAGAIN) => "out of processes (RLIMIT_NPROC)",
+        _ => "the host is short of memory or socket buffers",
+    }
 }
 
 fn seed(addr: SocketAddr) -> u64 {
@@ -585,7 +605,7 @@ async fn exec(check: &Check) -> Result<String, Failure> {
     let mut child = cmd.spawn().map_err(|e| {
         let why = format!("cannot run the check command: {e}");
         if is_local_error(&e) || e.raw_os_error() == Some(libc::EAGAIN) {
-            Failure::Local(why)
+            Failure::Local(why, local_hint(&e))
         } else {
             Failure::Server(why)
         }
@@ -670,7 +690,7 @@ mod tests {
         ] {
             let e = std::io::Error::from_raw_os_error(local);
             assert!(is_local_error(&e), "{e}");
-            assert!(matches!(io_failure(e), Failure::Local(_)));
+            assert!(matches!(io_failure(e), Failure::Local(..)));
         }
         for remote in [libc::ECONNREFUSED, libc::ECONNRESET, libc::EHOSTUNREACH] {
             let e = std::io::Error::from_raw_os_error(remote);

@@ -205,7 +205,12 @@ fn handle(
                 }
                 Err(e) if health::is_local_error(&e) => {
                     // Not the server's fault: not counted against it.
-                    health::local_error("connect to a real server", dest.addr, &e);
+                    health::local_error(
+                        "connect to a real server",
+                        dest.addr,
+                        &e,
+                        health::local_hint(&e),
+                    );
                     if let Some(net) = pick.template {
                         rt.release_template(net, false);
                     }
@@ -446,7 +451,7 @@ async fn recovery_probe(
                 continue;
             }
             Ok(Err(e)) if health::is_local_error(&e) => {
-                health::local_error("recovery probe", addr, &e);
+                health::local_error("recovery probe", addr, &e, health::local_hint(&e));
             }
             _ => oks = 0,
         }
