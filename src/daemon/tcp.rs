@@ -590,12 +590,17 @@ fn forward<'a>(
                     // Server → client failed with nothing received from
                     // the server: nothing was written to the client
                     // either, so it was the read from the server that
-                    // failed (a reset, a timeout) before any answer.
-                    if from_server && sys::tcp_bytes_received(server_io) == Some(0) {
+                    // failed (a reset, a timeout) before any answer; but
+                    // for ENOTCONN, which only passing the server's FIN on
+                    // to a client already gone can meet. Client → server:
+                    // the client's read or the server's write, not told
+                    // apart, so not counted.
+                    if from_server
+                        && e.kind() != std::io::ErrorKind::NotConnected
+                        && sys::tcp_bytes_received(server_io) == Some(0)
+                    {
                         End::Unanswered(e)
                     } else {
-                        // Client → server: the client's read or the
-                        // server's write; not told apart, so not counted.
                         End::Other
                     }
                 }
