@@ -348,7 +348,8 @@ fn note_connected(dest: &Dest) {
 
 /// How a relayed connection ended, as far as the server's health goes.
 enum End {
-    /// Both sides finished (or the client failed): the server did its part.
+    /// Both directions finished (even if the server closed without a
+    /// byte): the server did its part, and its run of failures ends.
     Clean,
     /// The server reset (or otherwise failed) the connection before sending
     /// a single byte, after the client had spoken: the request is lost, and
