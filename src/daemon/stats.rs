@@ -108,6 +108,10 @@ pub struct ServerState {
     pub counters: Counters,
     /// Consecutive failed connects (passive health): reset by a success.
     pub connect_failures: AtomicU32,
+    /// Consecutive connections the server failed (reset) after the client
+    /// had spoken and before it answered (passive health): reset by a
+    /// connection that ends cleanly.
+    pub unanswered: AtomicU32,
     pub est: Estimator,
     /// An active health check runs for this server (so passive marking
     /// leaves recovery to it).
@@ -128,6 +132,10 @@ pub struct HealthInfo {
     pub reason: String,
     /// The effective check in words, e.g. "tcp" or "http GET /".
     pub check: String,
+    /// How many times the server was marked down: an active check that
+    /// sees this change under it knows the server was taken out by
+    /// something else (passive checks) and counts `rise` afresh.
+    pub takedowns: u64,
 }
 
 impl Default for HealthInfo {
@@ -140,6 +148,7 @@ impl Default for HealthInfo {
             latency_us: None,
             reason: String::new(),
             check: "none".to_string(),
+            takedowns: 0,
         }
     }
 }

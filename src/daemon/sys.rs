@@ -32,6 +32,30 @@ pub fn tcp_segments(sock: &impl AsRawFd) -> Option<(u64, u64)> {
     Some((info.tcpi_segs_in as u64, info.tcpi_segs_out as u64))
 }
 
+/// Bytes the kernel has received on TCP socket `sock` (`TCP_INFO`), or
+/// None if it cannot tell. Read only when a relay failed, to learn
+/// whether the real server had answered at all.
+pub fn tcp_bytes_received(sock: &impl AsRawFd) -> Option<u64> {
+    let mut info: libc::tcp_info = unsafe {
+        // SAFETY: tcp_info is a plain C struct of integers; all-zero is valid.
+        std::mem::zeroed()
+    };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: as in `tcp_segments`.
+    let rc = unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    // Kernels before 4.1 return a shorter struct without the field.
+    let end = std::mem::offset_of!(libc::tcp_info, tcpi_bytes_received) + 8;
+    (rc == 0 && len as usize >= end).then_some(info.tcpi_bytes_received)
+}
+
 /// Give freed heap memory back to the kernel (glibc keeps it otherwise).
 /// Called after control-plane work that allocates a lot at once (a large
 /// `-R`, a listing of a huge table), never on the data path.

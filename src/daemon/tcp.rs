@@ -214,15 +214,46 @@ fn handle(
             let dest = &rt.dests[pick.index];
             match attempt(dest.addr, &mut client).await {
                 Ok((server, first)) => {
-                    note_success(&rt, dest, &shared);
-                    let assured = forward(client, server, first, peer, &rt, dest, &shared).await;
+                    note_connected(dest);
+                    let (assured, end) =
+                        forward(client, server, first, peer, &rt, dest, &shared).await;
+                    note_end(&rt, pick.index, end, &shared);
                     if let Some(net) = pick.template {
                         rt.release_template(net, assured);
                     }
                     return;
                 }
+                Err(e) if health::is_local_error(&e) => {
+                    // Not the server's fault: not counted against it.
+                    health::local_error(
+                        "connect to a real server",
+                        dest.addr,
+                        &e,
+                        health::local_hint(&e),
+                    );
+                    if let Some(net) = pick.template {
+                        rt.release_template(net, false);
+                    }
+                    // Out of local ports toward this server (they are
+                    // picked per destination): another may still do.
+                    // Out of descriptors, buffers or memory: every server
+                    // would fail the same way, so the client is refused.
+                    if e.raw_os_error() == Some(libc::EADDRNOTAVAIL) {
+                        skip.push(pick.index);
+                        continue;
+                    }
+                    reset(client);
+                    return;
+                }
                 Err(e) => {
-                    note_failure(&rt, dest, &e, &shared);
+                    tracing::debug!(server = %dest.addr, error = %e, "connect to real server failed");
+                    note_failure(
+                        &rt,
+                        pick.index,
+                        &dest.state.connect_failures,
+                        &shared,
+                        |n| format!("{n} connects failed: {}", health::describe_io(&e)),
+                    );
                     if let Some(net) = pick.template {
                         rt.drop_template(net);
                     }
@@ -324,69 +355,126 @@ fn reset(client: TcpStream) {
     drop(client);
 }
 
-fn note_success(rt: &ServiceRt, dest: &Dest, shared: &Shared) {
-    dest.state.connect_failures.store(0, Relaxed);
-    if dest.state.is_down() {
-        health::mark(
-            &shared.events,
-            rt.spec.key,
-            dest.addr,
-            &dest.state,
-            true,
-            "a connection succeeded",
-        );
+/// A connect to the server succeeded: its run of failed connects ends.
+/// (It does not bring a down server back: only its check does, so that a
+/// server whose port accepts but which fails its requests stays out.)
+fn note_connected(dest: &Dest) {
+    // Read first: the line is shared by every thread, and it is zero in
+    // the usual case.
+    if dest.state.connect_failures.load(Relaxed) != 0 {
+        dest.state.connect_failures.store(0, Relaxed);
     }
 }
 
-/// Passive health: after `fail_after` consecutive failed connects the server
-/// is marked down at once. Its active check brings it back; without one, a
-/// background TCP probe does.
-fn note_failure(rt: &ServiceRt, dest: &Dest, e: &std::io::Error, shared: &Arc<Shared>) {
-    let n = dest.state.connect_failures.fetch_add(1, Relaxed) + 1;
-    tracing::debug!(server = %dest.addr, error = %e, failures = n, "connect to real server failed");
-    if n >= shared.fail_after {
-        let reason = format!("{n} connects failed: {}", health::describe_io(e));
-        if health::mark(
+/// How a relayed connection ended, as far as the server's health goes.
+enum End {
+    /// Both directions finished (even if the server closed without a
+    /// byte): the server did its part, and its run of failures ends.
+    Clean,
+    /// The server reset (or otherwise failed) the connection before sending
+    /// a single byte, after the client had spoken: the request is lost, and
+    /// it counts as a failure toward `--fail-after`.
+    Unanswered(std::io::Error),
+    /// Anything else (the idle limit, the server failing after it had
+    /// answered): counted neither way.
+    Other,
+}
+
+/// Passive health from how a connection ended: `--fail-after` connections
+/// in a row that the server reset before answering take it out, like as
+/// many failed connects; a clean end breaks the run.
+fn note_end(rt: &ServiceRt, index: usize, end: End, shared: &Arc<Shared>) {
+    let dest = &rt.dests[index];
+    let unanswered = &dest.state.unanswered;
+    match end {
+        End::Clean => {
+            if unanswered.load(Relaxed) != 0 {
+                unanswered.store(0, Relaxed);
+            }
+        }
+        End::Unanswered(e) => {
+            tracing::debug!(server = %dest.addr, error = %e, "real server failed a connection before answering");
+            note_failure(rt, index, unanswered, shared, |n| {
+                format!(
+                    "{n} connections failed before an answer: {}",
+                    health::describe_io(&e)
+                )
+            });
+        }
+        End::Other => {}
+    }
+}
+
+/// Passive health: after `fail_after` consecutive failures (counted in
+/// `run`) the server is marked down at once. Its own active check brings
+/// it back (after `rise` successes); without one, a background TCP probe
+/// does.
+fn note_failure(
+    rt: &ServiceRt,
+    index: usize,
+    run: &std::sync::atomic::AtomicU32,
+    shared: &Arc<Shared>,
+    reason: impl FnOnce(u32) -> String,
+) {
+    let dest = &rt.dests[index];
+    let n = run.fetch_add(1, Relaxed) + 1;
+    if n >= shared.fail_after
+        && health::mark(
             &shared.events,
             rt.spec.key,
             dest.addr,
             &dest.state,
             false,
-            &reason,
-        ) && !dest.state.checked.load(Relaxed)
-        {
-            tokio::spawn(recovery_probe(
-                rt.spec.key,
-                dest.addr,
-                dest.state.clone(),
-                shared.clone(),
-            ));
-        }
+            &reason(n),
+        )
+        && !dest.state.checked.load(Relaxed)
+    {
+        let check = health::resolve(&rt.spec, &rt.servers[index], shared.default_check);
+        tokio::spawn(recovery_probe(
+            rt.spec.key,
+            dest.addr,
+            check,
+            dest.state.clone(),
+            shared.clone(),
+        ));
     }
 }
 
-/// Probe a failed server that has no active check with TCP connects until
-/// it answers (or until something else, e.g. a successful retry, cleared the
-/// mark, or the server left the table).
+/// Probe a failed server that has no active check with TCP connects (to
+/// its check address) until `rise` in a row succeed, or until something
+/// else cleared the mark or the server left the table. A connect that
+/// fails for lack of a local resource counts neither way.
 async fn recovery_probe(
     svc: ServiceKey,
     addr: SocketAddr,
+    check: health::Check,
     state: Arc<ServerState>,
     shared: Arc<Shared>,
 ) {
     let mut delay = Duration::from_millis(500);
+    let mut oks = 0;
     while state.is_down() && !state.checked.load(Relaxed) && Arc::strong_count(&state) > 1 {
         tokio::time::sleep(delay).await;
-        if let Ok(Ok(_)) = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
-            health::mark(
-                &shared.events,
-                svc,
-                addr,
-                &state,
-                true,
-                "recovery probe connected",
-            );
-            return;
+        match tokio::time::timeout(check.timeout, TcpStream::connect(check.target)).await {
+            Ok(Ok(_)) => {
+                oks += 1;
+                if oks >= check.rise {
+                    health::mark(
+                        &shared.events,
+                        svc,
+                        addr,
+                        &state,
+                        true,
+                        "recovery probe connected",
+                    );
+                    return;
+                }
+                continue;
+            }
+            Ok(Err(e)) if health::is_local_error(&e) => {
+                health::local_error("recovery probe", addr, &e, health::local_hint(&e));
+            }
+            _ => oks = 0,
         }
         delay = (delay * 2).min(Duration::from_secs(2));
     }
@@ -433,7 +521,7 @@ impl Drop for Binding<'_> {
 
 /// Relay one connection, starting with `first`, what the client already
 /// said; returns true when it was established (for the template's ASSURED
-/// state).
+/// state), and how it ended for the server's health.
 #[allow(clippy::manual_async_fn)] // as `handle`: each argument stored once
 fn forward<'a>(
     mut client: TcpStream,
@@ -443,7 +531,7 @@ fn forward<'a>(
     rt: &'a ServiceRt,
     dest: &'a Dest,
     shared: &'a Shared,
-) -> impl Future<Output = bool> + 'a {
+) -> impl Future<Output = (bool, End)> + 'a {
     async move {
         // (Both sockets have TCP_NODELAY already: the client's from the
         // listener, the server's from `connect`.)
@@ -457,6 +545,7 @@ fn forward<'a>(
         // registered to be woken when it does). Atomic only because the
         // task must be Send; it never leaves its thread.
         let parked = [AtomicBool::new(false), AtomicBool::new(false)];
+        let end;
         {
             let (mut cr, cw) = client.split();
             let (mut sr, sw) = server.split();
@@ -495,14 +584,15 @@ fn forward<'a>(
             let (mut up_done, mut down_done) = (false, false);
             let (client_io, server_io): (&TcpStream, &TcpStream) = (cw.as_ref(), sw.as_ref());
             let (parked, info_ref) = (&parked, &*info);
+            // An error carries its direction: true for server → client.
             let ended = std::future::poll_fn(move |cx| {
                 let still = parked[0].load(Relaxed) && !readable_now(client_io);
                 if let Some(e) = poll_direction(up.as_mut(), &mut up_done, still, cx) {
-                    return Poll::Ready(Err(e));
+                    return Poll::Ready(Err((e, false)));
                 }
                 let still = parked[1].load(Relaxed) && !readable_now(server_io);
                 if let Some(e) = poll_direction(down.as_mut(), &mut down_done, still, cx) {
-                    return Poll::Ready(Err(e));
+                    return Poll::Ready(Err((e, true)));
                 }
                 if up_done && down_done {
                     return Poll::Ready(Ok(true));
@@ -510,18 +600,35 @@ fn forward<'a>(
                 idle.poll(cx, info_ref, shared).map(|()| Ok(false))
             })
             .await;
-            match ended {
-                Ok(true) => {}
+            end = match ended {
+                Ok(true) => End::Clean,
                 Ok(false) => {
                     tracing::debug!(client = %peer, server = %dest.addr, "idle limit reached: closing");
+                    End::Other
                 }
-                Err(e) => {
+                Err((e, from_server)) => {
                     tracing::debug!(client = %peer, server = %dest.addr, error = %e, "connection ended with an error");
+                    // Server → client failed with nothing received from
+                    // the server: nothing was written to the client
+                    // either, so it was the read from the server that
+                    // failed (a reset, a timeout) before any answer; but
+                    // for ENOTCONN, which only passing the server's FIN on
+                    // to a client already gone can meet. Client → server:
+                    // the client's read or the server's write, not told
+                    // apart, so not counted.
+                    if from_server
+                        && e.kind() != std::io::ErrorKind::NotConnected
+                        && sys::tcp_bytes_received(server_io) == Some(0)
+                    {
+                        End::Unanswered(e)
+                    } else {
+                        End::Other
+                    }
                 }
-            }
+            };
         }
         account_packets(&client, &counters);
-        true
+        (true, end)
     }
 }
 
