@@ -7,7 +7,7 @@ complete -c rvsd -l drain-timeout -d 'Seconds running connections may take to fi
 complete -c rvsd -l max-connections -d 'Cap on concurrent proxied TCP connections; lowered to what the open-files limit allows (logged at start: "connection cap N")' -r
 complete -c rvsd -l max-udp-flows -d 'Cap on concurrent UDP flows (each holds an ephemeral port), apart from the TCP cap; also lowered to what the open-files limit allows [default: half the host\'s ephemeral port range]' -r
 complete -c rvsd -l udp-unreplied-timeout -d 'Seconds a UDP flow whose real server has not answered yet may stay idle (at most the `udp` timeout of --set)' -r
-complete -c rvsd -l fail-after -d 'Consecutive failed connects that take a real server out of rotation' -r
+complete -c rvsd -l fail-after -d 'Consecutive failed connects, or connections reset before any answer, that take a real server out of rotation' -r
 complete -c rvsd -l metrics-listen -d 'Serve Prometheus metrics at http://ADDR:PORT/metrics (off by default)' -r
 complete -c rvsd -l default-check -d 'Active health check of TCP services that configure none: tcp (a connect every 2 s) or none (passive checks only)' -r -f -a "tcp\t''
 none\t''"

@@ -520,6 +520,16 @@ fn render_budget(out: &mut String, shared: &super::dataplane::Shared) {
         f.head(name, "counter", help);
         let _ = writeln!(f.out, "{name} {}", log.total.load(Relaxed));
     }
+    f.head(
+        "rvs_local_resource_errors_total",
+        "counter",
+        "Connects and health probes that failed for want of a resource of this host (descriptors, memory, buffers, local ports); never counted against a real server.",
+    );
+    let _ = writeln!(
+        f.out,
+        "rvs_local_resource_errors_total {}",
+        super::health::local_errors()
+    );
 }
 
 /// The whole exposition text for one snapshot.

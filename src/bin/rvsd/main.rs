@@ -63,7 +63,8 @@ pub struct Args {
     #[arg(long, value_name = "SECS", default_value_t = 5)]
     pub udp_unreplied_timeout: u64,
 
-    /// Consecutive failed connects that take a real server out of rotation
+    /// Consecutive failed connects, or connections reset before any answer,
+    /// that take a real server out of rotation
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub fail_after: u32,
 
@@ -228,9 +229,9 @@ fn main() -> ExitCode {
     }
 }
 
-/// The control plane's runtime (control socket, table task, health checks,
-/// metrics). The data plane runs on threads of its own
-/// ([`rvs::daemon::workers`]); two workers here keep health checks going
+/// The control plane's runtime (control socket, table task, health
+/// checks). The data plane runs on threads of its own
+/// ([`rvs::daemon::workers`]), the metrics listener on one of its own; two workers here keep health checks going
 /// while the table task waits for an `fsync`.
 fn build_runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
