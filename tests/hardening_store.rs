@@ -196,3 +196,57 @@ fn oversized_state_file_is_refused_without_reading_it() {
     d.restart();
     assert_eq!(d.ok(&["-S", "-n"]), "-A -t 127.44.3.1:8080 -s wlc\n");
 }
+
+#[test]
+fn second_rvsd_on_the_same_state_dir_refuses_to_start() {
+    let d = Daemon::start_with(NO_CHECKS);
+    d.ok(&["-A", "-t", "127.44.4.1:8080"]);
+    let before = std::fs::read_dir(&d.state_dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (e.file_name(), std::fs::read(e.path()).unwrap())
+        })
+        .collect::<Vec<_>>();
+    let other_socket = d.dir.0.join("other.sock");
+    let (status, err) = rvsd_must_exit(&other_socket, &d.state_dir);
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "another rvsd (pid {}) is already using the state directory {}",
+            d.pid(),
+            d.state_dir.display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("--state-dir elsewhere"), "{err}");
+    assert!(!other_socket.exists(), "the second rvsd left no socket");
+    // The first one is untouched and keeps working.
+    let after = std::fs::read_dir(&d.state_dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (e.file_name(), std::fs::read(e.path()).unwrap())
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(before.len(), after.len());
+    for b in &before {
+        assert!(after.contains(b), "{:?} changed", b.0);
+    }
+    d.ok(&["-A", "-t", "127.44.4.2:8080"]);
+    assert_eq!(
+        d.ok(&["-S", "-n"]),
+        "-A -t 127.44.4.1:8080 -s wlc\n-A -t 127.44.4.2:8080 -s wlc\n"
+    );
+}
+
+#[test]
+fn state_dir_is_free_again_after_the_holder_dies() {
+    let mut d = Daemon::start_with(NO_CHECKS);
+    d.ok(&["-A", "-t", "127.44.5.1:8080"]);
+    d.kill9();
+    // The lock file stays behind with the dead pid; the lock itself is gone.
+    assert!(d.state_dir.join("rvsd.lock").exists());
+    d.restart();
+    assert_eq!(d.ok(&["-S", "-n"]), "-A -t 127.44.5.1:8080 -s wlc\n");
+}

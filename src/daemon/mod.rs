@@ -73,6 +73,8 @@ pub async fn run(
             cfg.socket.display()
         ));
     }
+    // One rvsd per state directory, held until this function returns.
+    let _state_lock = store::lock(&cfg.state_dir)?;
     let metrics = match cfg.metrics_listen {
         Some(addr) => Some(metrics::bind(addr).await?),
         None => None,

@@ -11,6 +11,8 @@
 //! `O_CREAT|O_EXCL|O_NOFOLLOW`, mode 0600 (the table holds check commands);
 //! the state file is read only when it is a regular file of at most
 //! [`MAX_STATE_BYTES`]; a symlink, device or FIFO is refused, never followed.
+//! [`lock`] takes an exclusive `flock` on `rvsd.lock` in the directory so
+//! that two rvsd never share one table.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
@@ -28,6 +30,8 @@ const MAGIC: &[u8; 8] = b"RVSSTATE";
 const FORMAT_VERSION: u32 = 2;
 const HEADER: usize = 8 + 4 + 8;
 pub const FILE_NAME: &str = "table.state";
+/// The lock file that makes a state directory one rvsd's own.
+pub const LOCK_NAME: &str = "rvsd.lock";
 /// Largest state file rvsd reads (a 10,000 x 10 table is about 3 MB).
 pub const MAX_STATE_BYTES: u64 = 256 * 1024 * 1024;
 
@@ -325,6 +329,52 @@ fn read_regular(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
         });
     }
     Ok(Some(data))
+}
+
+/// The exclusive lock on a state directory, held for rvsd's life (released
+/// by the kernel when the process ends, however it ends).
+#[derive(Debug)]
+pub struct StateLock {
+    _file: nix::fcntl::Flock<File>,
+}
+
+/// Take the lock of `dir` (creating the directory, 0700, if needed) or say
+/// which rvsd holds it.
+pub fn lock(dir: &Path) -> Result<StateLock, String> {
+    use nix::fcntl::{Flock, FlockArg};
+    create_dir(dir).map_err(|e| format!("cannot create state directory {}: {e}", dir.display()))?;
+    let path = dir.join(LOCK_NAME);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)
+        .map_err(|e| format!("cannot open lock file {}: {e}", path.display()))?;
+    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(mut f) => {
+            let pid = format!("{}\n", std::process::id());
+            let _ = f.set_len(0);
+            let _ = f.write_all(pid.as_bytes());
+            Ok(StateLock { _file: f })
+        }
+        Err((mut f, nix::errno::Errno::EWOULDBLOCK)) => {
+            let mut text = String::new();
+            let _ = f.read_to_string(&mut text);
+            let who = match text.trim().parse::<u32>() {
+                Ok(pid) => format!("another rvsd (pid {pid})"),
+                Err(_) => "another rvsd".to_string(),
+            };
+            Err(format!(
+                "{who} is already using the state directory {} (it holds the lock {}); stop it first, or start this one with --state-dir elsewhere",
+                dir.display(),
+                path.display()
+            ))
+        }
+        Err((_, e)) => Err(format!("cannot lock {}: {e}", path.display())),
+    }
 }
 
 fn decode(data: &[u8]) -> Result<StateFile, String> {
