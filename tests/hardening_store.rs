@@ -250,3 +250,221 @@ fn state_dir_is_free_again_after_the_holder_dies() {
     d.restart();
     assert_eq!(d.ok(&["-S", "-n"]), "-A -t 127.44.5.1:8080 -s wlc\n");
 }
+
+/// rvsd on `socket` and `state_dir` with a tiny journal limit (a compaction
+/// every few changes, so that kills land in those too), logging to `log`.
+fn spawn_small_journal(socket: &Path, state_dir: &Path, log: &Path) -> std::process::Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    let mut child = Command::new(RVSD)
+        .arg("--socket")
+        .arg(socket)
+        .arg("--state-dir")
+        .arg(state_dir)
+        .args(NO_CHECKS)
+        .env("RVSD_JOURNAL_BYTES", "3000")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while std::os::unix::net::UnixStream::connect(socket).is_err() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("rvsd exited with {status}");
+        }
+        assert!(Instant::now() < deadline, "rvsd did not open its socket");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child
+}
+
+/// The table as rvsd lists it, in the model's terms.
+fn listed(socket: &Path) -> Vec<(ServiceSpec, Vec<RealServerSpec>)> {
+    let mut c = rvs::ctl::Client::connect(socket, "test").unwrap();
+    match c.call(&Request::List(None)).unwrap() {
+        Response::Table(t) => t
+            .services
+            .into_iter()
+            .map(|s| (s.spec, s.servers.into_iter().map(|v| v.spec).collect()))
+            .collect(),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn modelled(t: &Table) -> Vec<(ServiceSpec, Vec<RealServerSpec>)> {
+    t.services()
+        .iter()
+        .map(|s| (s.spec.clone(), s.servers.clone()))
+        .collect()
+}
+
+use rvs::ctl::proto::{RealServerSpec, Request, Response, ServiceKey, ServiceSpec, Timeouts};
+use rvs::daemon::table::Table;
+
+/// A random change that `model` accepts.
+fn next_change(
+    model: &Table,
+    keys: &[ServiceKey],
+    rnd: &mut impl FnMut(u64) -> u64,
+    n: &mut u32,
+) -> Request {
+    loop {
+        let k = keys[rnd(keys.len() as u64) as usize];
+        let servers = model.service(&k).map(|s| s.servers.clone());
+        let req = match (servers, rnd(20)) {
+            (None, _) => Request::AddService(ServiceSpec::new(k)),
+            (Some(_), 0) => Request::DeleteService(k),
+            (Some(_), 1) => Request::SetTimeouts(Timeouts {
+                tcp: 1 + rnd(1000) as u32,
+                tcpfin: 1 + rnd(100) as u32,
+                udp: 1 + rnd(100) as u32,
+            }),
+            (Some(s), 2..=5) if !s.is_empty() => {
+                let mut srv = s[rnd(s.len() as u64) as usize].clone();
+                srv.weight = rnd(100) as u32;
+                Request::EditServer {
+                    service: k,
+                    server: srv,
+                }
+            }
+            (Some(s), 6..=8) if !s.is_empty() => Request::DeleteServer {
+                service: k,
+                server: s[rnd(s.len() as u64) as usize].addr,
+            },
+            (Some(_), _) => {
+                *n += 1;
+                let mut srv = RealServerSpec::new(
+                    format!("10.44.{}.{}:80", *n / 250 % 250, *n % 250 + 1)
+                        .parse()
+                        .unwrap(),
+                );
+                srv.weight = 1 + rnd(9) as u32;
+                Request::AddServer {
+                    service: k,
+                    server: srv,
+                }
+            }
+        };
+        if model.clone().apply(&req).is_ok() {
+            return req;
+        }
+    }
+}
+
+/// kill -9 at random moments while changes stream in (journal appends and
+/// compactions alike): after each restart the table holds every
+/// acknowledged change, in order, and at most the one change in flight.
+#[test]
+fn no_acknowledged_change_is_lost_to_kill_9() {
+    let dir = TempDir::new("store-kill");
+    let socket = dir.0.join("rvsd.sock");
+    let state_dir = dir.0.join("state");
+    let log = dir.0.join("rvsd.log");
+    let keys: Vec<ServiceKey> = (1..=6)
+        .map(|i| {
+            let ip = format!("127.44.9.{i}");
+            tcp_key(format!("{ip}:{}", free_port(&ip)).parse().unwrap())
+        })
+        .collect();
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut rnd = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let mut model = Table::default();
+    let mut n = 0u32;
+    let (mut acked, mut kills, mut in_flight_kept, mut batches) = (0, 0, 0, 0);
+    let started = Instant::now();
+    while kills < 40 && started.elapsed() < Duration::from_secs(90) {
+        let mut child = spawn_small_journal(&socket, &state_dir, &log);
+        let got = listed(&socket);
+        assert_eq!(
+            got,
+            modelled(&model),
+            "after kill {kills}; log:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        // A batch of changes to send, generated against the model.
+        let mut plan = Vec::new();
+        let mut m = model.clone();
+        for _ in 0..400 {
+            let req = if rnd(8) == 0 {
+                let mut reqs = Vec::new();
+                let mut mm = m.clone();
+                for _ in 0..3 {
+                    let r = next_change(&mm, &keys, &mut rnd, &mut n);
+                    mm.apply(&r).unwrap();
+                    reqs.push(r);
+                }
+                Request::Batch(reqs)
+            } else {
+                next_change(&m, &keys, &mut rnd, &mut n)
+            };
+            m.apply(&req).unwrap();
+            plan.push(req);
+        }
+        let mut c = rvs::ctl::Client::connect(&socket, "kill-test").unwrap();
+        let writer = std::thread::spawn(move || {
+            let mut done = 0;
+            for req in &plan {
+                match c.call(req) {
+                    Ok(Response::Ok) => done += 1,
+                    Ok(other) => panic!("{req:?} refused: {other:?}"),
+                    Err(_) => break,
+                }
+            }
+            (plan, done)
+        });
+        std::thread::sleep(Duration::from_millis(5 + rnd(120)));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        kills += 1;
+        let (plan, done) = writer.join().unwrap();
+        for req in &plan[..done] {
+            if matches!(req, Request::Batch(_)) {
+                batches += 1;
+            }
+            model.apply(req).unwrap();
+        }
+        acked += done;
+        // The change in flight may or may not have made it: learn which.
+        if let Some(req) = plan.get(done) {
+            let mut with = model.clone();
+            with.apply(req).unwrap();
+            let child = spawn_small_journal(&socket, &state_dir, &log);
+            let got = listed(&socket);
+            let mut child = child;
+            child.kill().unwrap();
+            child.wait().unwrap();
+            if got == modelled(&with) {
+                model = with;
+                in_flight_kept += 1;
+            } else {
+                assert_eq!(
+                    got,
+                    modelled(&model),
+                    "after kill {kills}: acknowledged change lost"
+                );
+            }
+        }
+    }
+    eprintln!("{kills} kills, {acked} acknowledged changes ({batches} batches), {in_flight_kept} in-flight changes kept");
+    assert!(
+        kills >= 10 && acked >= 200,
+        "{kills} kills, {acked} changes"
+    );
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(log.contains("table restored"), "{log}");
+    eprintln!(
+        "{} torn last records dropped, {} stale journals replaced",
+        log.matches("dropped a torn last journal record").count(),
+        log.matches("journal does not continue the snapshot")
+            .count()
+    );
+}

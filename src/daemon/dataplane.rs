@@ -149,10 +149,23 @@ impl DataPlane {
 
     /// Bind the sockets of services that `next` adds. Nothing is started.
     pub fn prepare(&self, next: &Table) -> Result<Prepared, TableError> {
+        self.prepare_some(next, next.services().iter().map(|s| &s.spec.key))
+    }
+
+    /// [`DataPlane::prepare`] for a change that can only have added the
+    /// services `candidates` (those not in `next` are skipped): costs the
+    /// change, not the table.
+    pub fn prepare_some<'a>(
+        &self,
+        next: &Table,
+        candidates: impl IntoIterator<Item = &'a ServiceKey>,
+    ) -> Result<Prepared, TableError> {
         let mut prepared = Prepared::default();
-        for svc in next.services() {
-            let key = svc.spec.key;
-            if self.live.contains_key(&key) {
+        for &key in candidates {
+            if self.live.contains_key(&key)
+                || prepared.bound.contains_key(&key)
+                || next.service(&key).is_none()
+            {
                 continue;
             }
             let bound = bind(&key, self.workers.threads()).map_err(|e| TableError {

@@ -79,8 +79,8 @@ pub async fn run(
         Some(addr) => Some(metrics::bind(addr).await?),
         None => None,
     };
-    let store = Store::new(&cfg.state_dir);
-    let table = store.load().map_err(|e| e.to_string())?;
+    let mut store = Store::new(&cfg.state_dir);
+    let (table, loaded) = store.load().map_err(|e| e.to_string())?;
     let workers = workers::Workers::start(cfg.worker_threads)
         .map_err(|e| format!("cannot start the data-plane threads: {e}"))?;
     let shared = Arc::new(Shared {
@@ -101,7 +101,13 @@ pub async fn run(
         )
     })?;
     dp.commit(&table, prepared);
-    tracing::info!(services = table.services().len(), state = %store.path().display(), "table restored");
+    tracing::info!(services = table.services().len(), state = %store.path().display(), journal_records = loaded.replayed, "table restored");
+    // One fresh snapshot of what is live (folds the journal in, upgrades an
+    // older format). If it cannot be written, the files on disk still hold
+    // the table and the first change tries again.
+    if let Err(e) = store.compact(&table) {
+        tracing::warn!(error = %e, "could not rewrite the state file at start");
+    }
 
     let listener = control::bind_socket(&cfg.socket, cfg.socket_mode, group.as_ref().map(|g| g.1))?;
     let listener =
