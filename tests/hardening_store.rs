@@ -468,3 +468,74 @@ fn no_acknowledged_change_is_lost_to_kill_9() {
             .count()
     );
 }
+
+/// Changes applied in place (no table copy) and made live incrementally:
+/// after every change the listing equals the model, order included (a
+/// service removed and added again in one restore moves to the end).
+#[test]
+fn listing_follows_every_incremental_change() {
+    let d = Daemon::start_with(NO_CHECKS);
+    let keys: Vec<ServiceKey> = (1..=6)
+        .map(|i| {
+            let ip = format!("127.44.10.{i}");
+            tcp_key(format!("{ip}:{}", free_port(&ip)).parse().unwrap())
+        })
+        .collect();
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut rnd = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let mut model = Table::default();
+    let mut n = 0u32;
+    let mut c = d.client();
+    // The plain case first: the first service removed and added again.
+    let (a, b) = (keys[0], keys[1]);
+    for req in [
+        Request::AddService(ServiceSpec::new(a)),
+        Request::AddService(ServiceSpec::new(b)),
+        Request::Batch(vec![
+            Request::DeleteService(a),
+            Request::AddService(ServiceSpec::new(a)),
+        ]),
+    ] {
+        model.apply(&req).unwrap();
+        assert_eq!(c.call(&req).unwrap(), Response::Ok, "{req:?}");
+    }
+    assert_eq!(
+        listed(&d.socket)
+            .iter()
+            .map(|s| s.0.key)
+            .collect::<Vec<_>>(),
+        [b, a]
+    );
+    let mut moved = 0;
+    for i in 0..400 {
+        let req = if rnd(3) == 0 {
+            let mut reqs = Vec::new();
+            let mut mm = model.clone();
+            for _ in 0..4 {
+                let r = next_change(&mm, &keys, &mut rnd, &mut n);
+                mm.apply(&r).unwrap();
+                reqs.push(r);
+            }
+            Request::Batch(reqs)
+        } else {
+            next_change(&model, &keys, &mut rnd, &mut n)
+        };
+        let before: Vec<ServiceKey> = model.services().iter().map(|s| s.spec.key).collect();
+        model.apply(&req).unwrap();
+        let after: Vec<ServiceKey> = model.services().iter().map(|s| s.spec.key).collect();
+        if before.len() == after.len() && before != after {
+            moved += 1;
+        }
+        assert_eq!(c.call(&req).unwrap(), Response::Ok, "{req:?}");
+        assert_eq!(listed(&d.socket), modelled(&model), "change {i}: {req:?}");
+    }
+    assert!(
+        moved > 0,
+        "no service moved to the end: the test lacks that case"
+    );
+}

@@ -222,7 +222,10 @@ fn apply(table: &mut Table, store: &mut Store, dp: &mut DataPlane, req: &Request
                 tracing::error!(error = %e, "state file not written: change rejected");
                 return Response::error(ErrorKind::Storage, format!("{e}; nothing was changed"));
             }
-            dp.commit(table, prepared);
+            match undo.touched() {
+                Some(keys) => dp.commit_some(table, prepared, &keys),
+                None => dp.commit(table, prepared),
+            }
             // `-Z` lines inside a restore zero counters once the batch is in.
             if let Request::Batch(reqs) = req {
                 for r in reqs {

@@ -110,6 +110,22 @@ enum UndoStep {
 }
 
 impl Undo {
+    /// Every service the request added, changed or removed (in the order
+    /// of its steps, possibly repeated); `None` after a `-C`, which touched
+    /// them all.
+    pub fn touched(&self) -> Option<Vec<ServiceKey>> {
+        let mut out = Vec::with_capacity(self.steps.len());
+        for s in &self.steps {
+            match s {
+                UndoStep::Added(k) => out.push(*k),
+                UndoStep::Changed(svc) | UndoStep::Removed(_, svc) => out.push(svc.spec.key),
+                UndoStep::Cleared(..) => return None,
+                UndoStep::Timeouts(_) => {}
+            }
+        }
+        Some(out)
+    }
+
     /// Services that the request added (each at most once; some may be gone
     /// again by its end).
     pub fn added(&self) -> impl Iterator<Item = &ServiceKey> {
