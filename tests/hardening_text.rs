@@ -338,7 +338,7 @@ fn save_escapes_control_characters_an_older_table_holds() {
         Timeouts::default(),
     );
     rvs::daemon::store::Store::new(&d.state_dir)
-        .save(&old)
+        .compact(&old)
         .unwrap();
     d.restart();
 

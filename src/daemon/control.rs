@@ -32,7 +32,7 @@ use super::dataplane::DataPlane;
 use super::health::EventLog;
 use super::runtime::{is_local, local_addrs, Snapshot};
 use super::store::Store;
-use super::table::{Change, Table};
+use super::table::{Change, Table, Undo};
 
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
@@ -225,7 +225,7 @@ impl Meta {
 /// once a second re-weighs servers in a slow-start ramp.
 pub async fn table_task(
     mut table: Table,
-    store: Store,
+    mut store: Store,
     mut dp: DataPlane,
     mut rx: mpsc::Receiver<TableMsg>,
 ) -> DataPlane {
@@ -242,7 +242,7 @@ pub async fn table_task(
                 continue;
             }
         };
-        let resp = apply(&mut table, &store, &mut dp, &msg.req);
+        let resp = apply(&mut table, &mut store, &mut dp, &msg.req);
         if matches!(msg.req, Request::Batch(_)) {
             super::sys::trim_heap();
         }
@@ -264,30 +264,34 @@ pub async fn table_task(
         );
         let _ = msg.reply.send(resp);
     }
+    // Clean shutdown: fold the journal into one snapshot.
+    if let Err(e) = store.compact_if_needed(&table) {
+        tracing::warn!(error = %e, "could not fold the journal into the state file at shutdown (it is replayed at the next start)");
+    }
     dp
 }
 
-fn apply(table: &mut Table, store: &Store, dp: &mut DataPlane, req: &Request) -> Response {
-    let mut next = table.clone();
-    let change = match req {
-        // `next` is already a scratch copy: no second clone inside.
-        Request::Batch(reqs) => next.apply_all(reqs).map_err(|(i, e)| (Some(i as u32), e)),
-        other => next.apply(other).map_err(|e| (None, e)),
-    };
+/// Apply one mutation: in place on `table` (no copy of it), then bind what
+/// it adds, journal it and make it live; a failure at any step takes the
+/// change back and the reply says why.
+fn apply(table: &mut Table, store: &mut Store, dp: &mut DataPlane, req: &Request) -> Response {
+    let mut undo = Undo::default();
+    let change = table.apply_undoable(req, &mut undo);
     match change {
         Err((index, e)) => Response::Error {
             kind: e.kind,
             message: e.message,
-            index,
+            index: index.map(|i| i as u32),
         },
         Ok(Change::Zero(key)) => {
             dp.zero(key);
             Response::Ok
         }
         Ok(Change::Table) => {
-            let prepared = match dp.prepare(&next) {
+            let prepared = match dp.prepare_some(table, undo.added()) {
                 Ok(p) => p,
                 Err(e) => {
+                    table.rollback(undo);
                     let index = match req {
                         Request::Batch(reqs) => bind_failure_index(reqs, &e.message),
                         _ => None,
@@ -299,12 +303,15 @@ fn apply(table: &mut Table, store: &Store, dp: &mut DataPlane, req: &Request) ->
                     };
                 }
             };
-            if let Err(e) = store.save(&next) {
+            if let Err(e) = store.record(table, &undo) {
+                table.rollback(undo);
                 tracing::error!(error = %e, "state file not written: change rejected");
                 return Response::error(ErrorKind::Storage, format!("{e}; nothing was changed"));
             }
-            dp.commit(&next, prepared);
-            *table = next;
+            match undo.touched() {
+                Some(keys) => dp.commit_some(table, prepared, &keys),
+                None => dp.commit(table, prepared),
+            }
             // `-Z` lines inside a restore zero counters once the batch is in.
             if let Request::Batch(reqs) = req {
                 for r in reqs {

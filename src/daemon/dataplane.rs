@@ -169,6 +169,17 @@ impl DataPlane {
 
     /// Bind the sockets of services that `next` adds. Nothing is started.
     pub fn prepare(&self, next: &Table) -> Result<Prepared, TableError> {
+        self.prepare_some(next, next.services().iter().map(|s| &s.spec.key))
+    }
+
+    /// [`DataPlane::prepare`] for a change that can only have added the
+    /// services `candidates` (those not in `next` are skipped): costs the
+    /// change, not the table.
+    pub fn prepare_some<'a>(
+        &self,
+        next: &Table,
+        candidates: impl IntoIterator<Item = &'a ServiceKey>,
+    ) -> Result<Prepared, TableError> {
         let mut prepared = Prepared::default();
         if next.services().len() > self.live.len() {
             self.shared
@@ -179,9 +190,11 @@ impl DataPlane {
                     message,
                 })?;
         }
-        for svc in next.services() {
-            let key = svc.spec.key;
-            if self.live.contains_key(&key) {
+        for &key in candidates {
+            if self.live.contains_key(&key)
+                || prepared.bound.contains_key(&key)
+                || next.service(&key).is_none()
+            {
                 continue;
             }
             let bound = bind(&key, self.workers.threads()).map_err(|e| TableError {
@@ -201,59 +214,9 @@ impl DataPlane {
         let mut seen = HashSet::with_capacity(next.services().len());
         let mut services = Vec::with_capacity(next.services().len());
         for svc in next.services() {
-            let key = svc.spec.key;
-            seen.insert(key);
-            let rt = match self.live.get_mut(&key) {
-                Some(live) => {
-                    let cur = live.slot.load_full();
-                    if cur.spec == svc.spec && cur.servers == svc.servers && !needs_reweigh(&cur) {
-                        cur
-                    } else {
-                        changed = true;
-                        live.servers
-                            .retain(|a, _| svc.servers.iter().any(|s| s.addr == *a));
-                        let servers = &mut live.servers;
-                        let rt = Arc::new(ServiceRt::build(
-                            svc.spec.clone(),
-                            svc.servers.clone(),
-                            cur.state.clone(),
-                            |a| servers.entry(*a).or_default().clone(),
-                            Some(&cur),
-                        ));
-                        live.slot.store(rt.clone());
-                        reconcile_checks(live, &svc.spec, &svc.servers, &self.shared);
-                        rt
-                    }
-                }
-                None => {
-                    changed = true;
-                    let mut servers: HashMap<SocketAddr, Arc<ServerState>> = HashMap::new();
-                    let rt = Arc::new(ServiceRt::build(
-                        svc.spec.clone(),
-                        svc.servers.clone(),
-                        Arc::new(ServiceState::default()),
-                        |a| servers.entry(*a).or_default().clone(),
-                        None,
-                    ));
-                    let slot = Arc::new(ArcSwap::new(rt.clone()));
-                    let (stop, stop_rx) = watch::channel(false);
-                    let bound = prepared
-                        .bound
-                        .remove(&key)
-                        .expect("prepared binds every new service");
-                    let listeners = self.start(bound, slot.clone(), stop_rx);
-                    let mut live = Live {
-                        slot,
-                        servers,
-                        stop,
-                        checks: HashMap::new(),
-                        listeners,
-                    };
-                    reconcile_checks(&mut live, &svc.spec, &svc.servers, &self.shared);
-                    self.live.insert(key, live);
-                    rt
-                }
-            };
+            seen.insert(svc.spec.key);
+            let (rt, rebuilt) = self.reconcile(svc, &mut prepared, true);
+            changed |= rebuilt;
             services.push(rt);
         }
         if !changed && self.published.load().timeouts == next.timeouts() {
@@ -266,6 +229,145 @@ impl DataPlane {
             }
             keep
         });
+        self.follow_budget();
+        self.publish(services, next);
+    }
+
+    /// [`DataPlane::commit`] for a change that touched only the services
+    /// `touched` (added, changed or removed): costs the change, plus one
+    /// copy of the published list of runtime pointers.
+    pub fn commit_some(&mut self, next: &Table, mut prepared: Prepared, touched: &[ServiceKey]) {
+        self.shared.timeouts.set(next.timeouts());
+        let old = self.published.load_full();
+        let mut services = old.services.clone();
+        let mut by_key = old.by_key.clone();
+        let mut reorder = false;
+        let mut changed = false;
+        for key in touched {
+            match next.service(key) {
+                Some(svc) => {
+                    let (rt, rebuilt) = self.reconcile(svc, &mut prepared, false);
+                    if !rebuilt {
+                        continue;
+                    }
+                    changed = true;
+                    match by_key.get(key) {
+                        Some(&i) => services[i] = rt,
+                        None => {
+                            by_key.insert(*key, services.len());
+                            services.push(rt);
+                            reorder = true;
+                        }
+                    }
+                }
+                None => {
+                    if let Some(mut live) = self.live.remove(key) {
+                        live.stop();
+                        changed = true;
+                        reorder = true;
+                    }
+                }
+            }
+        }
+        // A service removed and added again moves to the end of the table.
+        reorder |= services.len() != next.services().len()
+            || touched.iter().any(|k| {
+                by_key
+                    .get(k)
+                    .is_some_and(|&i| next.services().get(i).map(|s| s.spec.key) != Some(*k))
+            });
+        if !changed && !reorder && old.timeouts == next.timeouts() {
+            return;
+        }
+        if reorder {
+            // Services came or went: the caps follow the listeners.
+            self.follow_budget();
+            // Removed or re-added services: take the table's order.
+            services = next
+                .services()
+                .iter()
+                .map(|s| self.live[&s.spec.key].slot.load_full())
+                .collect();
+            by_key = services
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (s.spec.key, i))
+                .collect();
+        }
+        self.published.store(Arc::new(Snapshot {
+            services,
+            by_key,
+            timeouts: next.timeouts(),
+        }));
+    }
+
+    /// Bring one service's runtime in line with `svc`: start it if new,
+    /// rebuild it if its spec or servers changed (or, with `ramp`, its
+    /// slow-start weights are due). Returns the runtime and whether it is
+    /// a new one.
+    fn reconcile(
+        &mut self,
+        svc: &super::table::Service,
+        prepared: &mut Prepared,
+        ramp: bool,
+    ) -> (Arc<ServiceRt>, bool) {
+        let key = svc.spec.key;
+        match self.live.get_mut(&key) {
+            Some(live) => {
+                let cur = live.slot.load_full();
+                if cur.spec == svc.spec
+                    && cur.servers == svc.servers
+                    && !(ramp && needs_reweigh(&cur))
+                {
+                    return (cur, false);
+                }
+                live.servers
+                    .retain(|a, _| svc.servers.iter().any(|s| s.addr == *a));
+                let servers = &mut live.servers;
+                let rt = Arc::new(ServiceRt::build(
+                    svc.spec.clone(),
+                    svc.servers.clone(),
+                    cur.state.clone(),
+                    |a| servers.entry(*a).or_default().clone(),
+                    Some(&cur),
+                ));
+                live.slot.store(rt.clone());
+                reconcile_checks(live, &svc.spec, &svc.servers, &self.shared);
+                (rt, true)
+            }
+            None => {
+                let mut servers: HashMap<SocketAddr, Arc<ServerState>> = HashMap::new();
+                let rt = Arc::new(ServiceRt::build(
+                    svc.spec.clone(),
+                    svc.servers.clone(),
+                    Arc::new(ServiceState::default()),
+                    |a| servers.entry(*a).or_default().clone(),
+                    None,
+                ));
+                let slot = Arc::new(ArcSwap::new(rt.clone()));
+                let (stop, stop_rx) = watch::channel(false);
+                let bound = prepared
+                    .bound
+                    .remove(&key)
+                    .expect("prepared binds every new service");
+                let listeners = self.start(bound, slot.clone(), stop_rx);
+                let mut live = Live {
+                    slot,
+                    servers,
+                    stop,
+                    checks: HashMap::new(),
+                    listeners,
+                };
+                reconcile_checks(&mut live, &svc.spec, &svc.servers, &self.shared);
+                self.live.insert(key, live);
+                (rt, true)
+            }
+        }
+    }
+
+    /// Resize the connection caps to the listeners now live, and set the
+    /// share of the UDP cap one UDP service may hold.
+    fn follow_budget(&self) {
         let listeners = self.live.len() * self.workers.threads();
         let resized = self.shared.budget.resize(listeners);
         let caps = self.shared.budget.caps();
@@ -285,6 +387,9 @@ impl DataPlane {
         self.shared
             .udp_per_service
             .store(per_service(caps.udp, udp_services), Relaxed);
+    }
+
+    fn publish(&self, services: Vec<Arc<ServiceRt>>, next: &Table) {
         let by_key = services
             .iter()
             .enumerate()

@@ -76,12 +76,14 @@ pub async fn run(
     // Refuse early when another rvsd owns the socket, or the path is not a
     // socket, or its directory is unsafe (before touching ports).
     control::check_socket_path(&cfg.socket, cfg.socket_mode)?;
+    // One rvsd per state directory, held until this function returns.
+    let _state_lock = store::lock(&cfg.state_dir)?;
     let metrics = match cfg.metrics_listen {
         Some(addr) => Some(metrics::bind(addr).await?),
         None => None,
     };
-    let store = Store::new(&cfg.state_dir);
-    let table = store.load().map_err(|e| e.to_string())?;
+    let mut store = Store::new(&cfg.state_dir);
+    let (table, loaded) = store.load().map_err(|e| e.to_string())?;
     let workers = workers::Workers::start(cfg.worker_threads)
         .map_err(|e| format!("cannot start the data-plane threads: {e}"))?;
     let budget = fd_budget(&cfg);
@@ -114,7 +116,7 @@ pub async fn run(
         )
     })?;
     dp.commit(&table, prepared);
-    tracing::info!(services = table.services().len(), state = %store.path().display(), "table restored");
+    tracing::info!(services = table.services().len(), state = %store.path().display(), journal_records = loaded.replayed, "table restored");
     let caps = shared.budget.caps();
     tracing::info!(
         "connection cap {} (RLIMIT_NOFILE {}, reserve {}, {} listening sockets), UDP flow cap {}",
@@ -132,6 +134,12 @@ pub async fn run(
             shared.budget.max_tcp,
             shared.budget.max_udp
         );
+    }
+    // One fresh snapshot of what is live (folds the journal in, upgrades an
+    // older format). If it cannot be written, the files on disk still hold
+    // the table and the first change tries again.
+    if let Err(e) = store.compact(&table) {
+        tracing::warn!(error = %e, "could not rewrite the state file at start");
     }
 
     let listener = control::bind_socket(&cfg.socket, cfg.socket_mode, group.as_ref().map(|g| g.1))?;

@@ -51,8 +51,8 @@ pub async fn prepare(state_dir: Option<PathBuf>, socket: &Path) -> Result<DemoDi
         tokio::spawn(backend(listener, i + 1, addr, &hits[i]));
     }
     tokio::spawn(show_spread(hits));
-    let store = Store::new(dir.path());
-    let mut table = store.load().map_err(|e| e.to_string())?;
+    let mut store = Store::new(dir.path());
+    let (mut table, _) = store.load().map_err(|e| e.to_string())?;
     let key = ServiceKey {
         proto: Protocol::Tcp,
         addr: VIP.parse().expect("valid"),
@@ -69,7 +69,7 @@ pub async fn prepare(state_dir: Option<PathBuf>, socket: &Path) -> Result<DemoDi
             });
         }
         table.apply_batch(&reqs).map_err(|(_, e)| e.to_string())?;
-        store.save(&table).map_err(|e| e.to_string())?;
+        store.compact(&table).map_err(|e| e.to_string())?;
     }
     let sock = socket.display();
     println!(
