@@ -167,9 +167,12 @@ fn huge_length_prefix_is_refused_before_allocating() {
     assert!(matches!(response(&mut s), Response::Hello(_)));
     s.write_all(&[0xff, 0xff, 0xff, 0xff, 1, 2, 3]).unwrap();
     protocol_error_then_closed(&mut s);
-    // Just under the cap (60 MiB announced), a little sent: memory follows
-    // the bytes that arrive, not the announcement.
+    // Just under a writer's cap (60 MiB announced after the hello: before
+    // it, 4 KiB is the cap), a little sent: memory follows the bytes that
+    // arrive, not the announcement.
     let mut s = raw(&d);
+    s.write_all(&hello(PROTOCOL_VERSION)).unwrap();
+    assert!(matches!(response(&mut s), Response::Hello(_)));
     s.write_all(&(60u32 << 20).to_be_bytes()).unwrap();
     s.write_all(&[0u8; 1024]).unwrap();
     std::thread::sleep(Duration::from_millis(300));

@@ -276,6 +276,24 @@ fn a_slowloris_is_disconnected_after_the_header_timeout() {
 /// `count` TCP services, each with two real servers on documentation
 /// addresses (never contacted: no checks, no traffic), in one `-R`.
 fn big_table(d: &Daemon, count: usize) {
+    // A port picked free may be taken by another test before rvsd binds it
+    // (a wildcard listener of another file): `-R` is atomic, so try again
+    // with fresh ports.
+    for _ in 0..3 {
+        let out = d.rvsadm_stdin(&["-R"], &big_table_script(count));
+        if out.status.success() {
+            return;
+        }
+        assert!(
+            stderr(&out).contains("Address already in use"),
+            "-R: {}",
+            stderr(&out)
+        );
+    }
+    panic!("-R of {count} services kept meeting ports in use");
+}
+
+fn big_table_script(count: usize) -> String {
     let mut script = String::new();
     for i in 0..count {
         let ip = format!("127.41.{}.{}", 10 + i / 200, 1 + i % 200);
@@ -289,8 +307,7 @@ fn big_table(d: &Daemon, count: usize) {
             ));
         }
     }
-    let out = d.rvsadm_stdin(&["-R"], &script);
-    assert!(out.status.success(), "-R: {}", stderr(&out));
+    script
 }
 
 /// The text without the lines that move on their own: uptime, and the
