@@ -447,7 +447,7 @@ fn wildcard_self_loop_refused_ipv4() {
     ];
     // An address of this host that is not loopback, when there is one.
     local.extend(
-        rvs::daemon::runtime::local_addrs()
+        rvs::daemon::host::local_addrs()
             .into_iter()
             .find(|ip| ip.is_ipv4() && !ip.is_loopback())
             .map(|ip| ip.to_string()),
@@ -459,7 +459,7 @@ fn wildcard_self_loop_refused_ipv4() {
 fn wildcard_self_loop_refused_ipv6() {
     let mut local = vec!["::1".to_string()];
     local.extend(
-        rvs::daemon::runtime::local_addrs()
+        rvs::daemon::host::local_addrs()
             .into_iter()
             .find(|ip| match ip {
                 std::net::IpAddr::V6(v6) => {

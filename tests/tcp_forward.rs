@@ -583,7 +583,7 @@ fn a_reply_and_its_fin_arrive_whole_and_together() {
             // The reply and the FIN came from the server in one segment,
             // and rvsd passed them on in one: the client received the
             // SYN-ACK and that segment, nothing else.
-            let (segs_in, _) = rvs::daemon::sys::tcp_segments(&s).unwrap();
+            let (segs_in, _) = rvs::daemon::dataplane::sys::tcp_segments(&s).unwrap();
             assert_eq!(segs_in, 2, "segments the client received");
         }
         d.ok(&["-D", "-t", &v.to_string()]);

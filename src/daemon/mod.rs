@@ -13,16 +13,13 @@
 pub mod control;
 pub mod dataplane;
 pub mod health;
+pub mod host;
 pub mod metrics;
-pub mod runtime;
 pub mod sched;
-pub mod stats;
+pub mod service;
+pub mod state;
 pub mod store;
-pub mod sys;
 pub mod table;
-pub mod tcp;
-pub mod udp;
-pub mod workers;
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicUsize;
@@ -31,8 +28,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 
-use dataplane::{DataPlane, Shared};
-use runtime::SharedTimeouts;
+use dataplane::DataPlane;
+use state::shared::{Shared, SharedTimeouts};
 use store::Store;
 
 /// Settings from rvsd's flags.
@@ -45,7 +42,7 @@ pub struct DaemonConfig {
     /// Grace period for running connections at shutdown.
     pub drain_timeout: Duration,
     /// Cap on concurrent proxied TCP connections (lowered to what
-    /// RLIMIT_NOFILE allows, see [`dataplane::Budget`]).
+    /// RLIMIT_NOFILE allows, see [`state::budget::Budget`]).
     pub max_connections: usize,
     /// Cap on concurrent UDP flows (`None`: half the host's ephemeral
     /// ports), likewise lowered.
@@ -84,7 +81,7 @@ pub async fn run(
     };
     let mut store = Store::new(&cfg.state_dir);
     let (table, loaded) = store.load().map_err(|e| e.to_string())?;
-    let workers = workers::Workers::start(cfg.worker_threads)
+    let workers = dataplane::workers::Workers::start(cfg.worker_threads)
         .map_err(|e| format!("cannot start the data-plane threads: {e}"))?;
     let budget = fd_budget(&cfg);
     let shared = Arc::new(Shared {
@@ -98,9 +95,9 @@ pub async fn run(
         udp_per_service: AtomicUsize::new(usize::MAX),
         live: AtomicUsize::new(0),
         // One count per thread that runs.
-        loads: workers::Loads::new(workers.threads()),
+        loads: state::threads::Loads::new(workers.threads()),
         fail_after: cfg.fail_after.max(1),
-        events: Arc::new(health::EventLog::default()),
+        events: Arc::new(state::events::EventLog::default()),
         default_check: cfg.default_check,
     });
     let mut dp = DataPlane::new(shared.clone(), workers);
@@ -194,7 +191,7 @@ pub async fn run(
 /// The descriptor budget from the open-files limit in force (rvsd raised
 /// the soft limit to the hard one at start), the descriptors already open
 /// (stdio, log, the event loops) and the flags.
-fn fd_budget(cfg: &DaemonConfig) -> dataplane::Budget {
+fn fd_budget(cfg: &DaemonConfig) -> state::budget::Budget {
     use nix::sys::resource::{getrlimit, Resource, RLIM_INFINITY};
     let limit = match getrlimit(Resource::RLIMIT_NOFILE) {
         Ok((soft, _)) if soft != RLIM_INFINITY => usize::try_from(soft).unwrap_or(usize::MAX),
@@ -205,7 +202,7 @@ fn fd_budget(cfg: &DaemonConfig) -> dataplane::Budget {
             .unwrap_or(1 << 20),
     };
     let open = std::fs::read_dir("/proc/self/fd").map_or(16, |d| d.count());
-    let reserve = dataplane::reserve(limit, open);
+    let reserve = state::budget::reserve(limit, open);
     let max_udp = cfg.max_udp_flows.unwrap_or_else(|| {
         // Each flow binds an ephemeral port of its own: keep half of the
         // range for the rest of the host (its resolver, for one).
@@ -218,7 +215,7 @@ fn fd_budget(cfg: &DaemonConfig) -> dataplane::Budget {
             .map_or(28_232, |(lo, hi)| hi.saturating_sub(lo) + 1);
         (range / 2).max(1)
     });
-    dataplane::Budget::new(limit, reserve, cfg.max_connections, max_udp)
+    state::budget::Budget::new(limit, reserve, cfg.max_connections, max_udp)
 }
 
 async fn drain(dp: &DataPlane, grace: Duration) {
@@ -243,7 +240,7 @@ async fn drain(dp: &DataPlane, grace: Duration) {
 
 /// Every 2 s: sample the rate estimators and expire persistence templates.
 async fn tick(
-    published: Arc<arc_swap::ArcSwap<runtime::Snapshot>>,
+    published: Arc<arc_swap::ArcSwap<service::Snapshot>>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut every = tokio::time::interval(Duration::from_secs(2));

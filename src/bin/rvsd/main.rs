@@ -231,7 +231,7 @@ fn main() -> ExitCode {
 
 /// The control plane's runtime (control socket, table task, health
 /// checks). The data plane runs on threads of its own
-/// ([`rvs::daemon::workers`]), the metrics listener on one of its own; two workers here keep health checks going
+/// ([`rvs::daemon::dataplane::workers`]), the metrics listener on one of its own; two workers here keep health checks going
 /// while the table task waits for an `fsync`.
 fn build_runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()

@@ -17,7 +17,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use super::stats::ServerState;
+use super::state::server::ServerState;
 use crate::ctl::proto::{SCHED_FLAG_1, SCHED_FLAG_2};
 
 mod dh;

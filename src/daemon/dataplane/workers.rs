@@ -10,85 +10,12 @@
 //! (table task, control socket, health checks, metrics) runs on a runtime of
 //! its own, so a slow `fsync` of the state file never delays a packet.
 
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{mpsc, Arc};
 
 use tokio::runtime::Handle;
 use tokio::sync::{oneshot, Notify};
 
-thread_local! {
-    /// Index of this data-plane thread (0 on any other thread).
-    static INDEX: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-}
-
-/// How many data-plane threads were started (at least 1).
-static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
-
-/// Index of the data-plane thread this runs on (0 on other threads): lets
-/// shared state keep a part per thread, so threads do not contend.
-pub fn this_thread() -> usize {
-    INDEX.get()
-}
-
-/// How many data-plane threads run (1 before any start).
-pub fn count() -> usize {
-    STARTED.load(std::sync::atomic::Ordering::Relaxed)
-}
-
-/// Live TCP connections per data-plane thread, each count on a cache line
-/// of its own (threads write their own count, read another's).
-#[derive(Debug)]
-pub struct Loads {
-    counts: Box<[Count]>,
-}
-
-#[derive(Debug, Default)]
-#[repr(align(128))]
-struct Count(AtomicUsize);
-
-impl Loads {
-    /// Counts for `n` threads (at least one).
-    pub fn new(n: usize) -> Loads {
-        Loads {
-            counts: (0..n.max(1)).map(|_| Count::default()).collect(),
-        }
-    }
-
-    /// The thread a connection accepted on thread `me` goes to, counted
-    /// there: `me`, unless the thread this acceptor compares with next
-    /// holds fewer (then the two end up level, or one apart). Comparing
-    /// with one other thread in turn (`turn`, the acceptor's own) keeps an
-    /// accept to two loads at any thread count and still evens them out.
-    pub fn place(&self, me: usize, turn: &mut usize) -> usize {
-        let n = self.counts.len();
-        let me = me.min(n - 1);
-        let mut to = me;
-        if n > 1 {
-            let other = (me + 1 + *turn % (n - 1)) % n;
-            *turn = turn.wrapping_add(1);
-            if self.get(me) > self.get(other) {
-                to = other;
-            }
-        }
-        self.counts[to].0.fetch_add(1, Relaxed);
-        to
-    }
-
-    /// A connection placed on `thread` ended.
-    pub fn release(&self, thread: usize) {
-        self.counts[thread].0.fetch_sub(1, Relaxed);
-    }
-
-    /// Live connections on `thread`.
-    pub fn get(&self, thread: usize) -> usize {
-        self.counts[thread].0.load(Relaxed)
-    }
-
-    /// How many threads are counted.
-    pub fn threads(&self) -> usize {
-        self.counts.len()
-    }
-}
+use crate::daemon::state::threads::{self};
 
 /// A connection's task, handed by the thread that accepted it to the
 /// thread that is to run it.
@@ -140,7 +67,7 @@ pub struct Workers {
 impl Workers {
     /// Start `n` threads (at least one), each with its runtime.
     pub fn start(n: usize) -> std::io::Result<Workers> {
-        STARTED.store(n.max(1), std::sync::atomic::Ordering::Relaxed);
+        threads::STARTED.store(n.max(1), std::sync::atomic::Ordering::Relaxed);
         let mut handles = Vec::with_capacity(n);
         let mut stops = Vec::with_capacity(n);
         let mut slots = Vec::with_capacity(n);
@@ -156,7 +83,7 @@ impl Workers {
             std::thread::Builder::new()
                 .name(format!("rvs-dp-{i}"))
                 .spawn(move || {
-                    INDEX.set(i);
+                    threads::INDEX.set(i);
                     let rt = match tokio::runtime::Builder::new_current_thread()
                         .enable_all()
                         .build()
@@ -210,51 +137,5 @@ impl Drop for Workers {
         for stop in self.stops.drain(..) {
             let _ = stop.send(());
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Loads;
-
-    #[test]
-    fn a_burst_on_one_thread_is_evened_out() {
-        let loads = Loads::new(2);
-        let mut turn = 0;
-        let placed: Vec<usize> = (0..64).map(|_| loads.place(0, &mut turn)).collect();
-        assert_eq!((loads.get(0), loads.get(1)), (32, 32), "{placed:?}");
-        // One thread's connections end: new ones go there first.
-        for _ in 0..10 {
-            loads.release(1);
-        }
-        let mut turn = 0;
-        for _ in 0..10 {
-            assert_eq!(loads.place(0, &mut turn), 1);
-        }
-        assert_eq!((loads.get(0), loads.get(1)), (32, 32));
-    }
-
-    #[test]
-    fn with_many_threads_each_accept_compares_with_the_next_in_turn() {
-        let loads = Loads::new(4);
-        let mut turn = 0;
-        for _ in 0..400 {
-            loads.place(2, &mut turn);
-        }
-        let counts: Vec<usize> = (0..4).map(|t| loads.get(t)).collect();
-        assert_eq!(counts.iter().sum::<usize>(), 400);
-        for c in &counts {
-            assert!((95..=105).contains(c), "{counts:?}");
-        }
-    }
-
-    #[test]
-    fn one_thread_keeps_everything() {
-        let loads = Loads::new(1);
-        let mut turn = 0;
-        assert_eq!(loads.place(0, &mut turn), 0);
-        assert_eq!(loads.place(5, &mut turn), 0);
-        assert_eq!(loads.get(0), 2);
-        assert_eq!(loads.threads(), 1);
     }
 }

@@ -1,7 +1,6 @@
-//! Data-plane runtime: the published, immutable view of the table that
-//! listeners and connections read, and the long-lived per-service and
-//! per-server state (counters, persistence templates, live connections)
-//! carried across table changes.
+//! One virtual service as the data plane runs it ([`ServiceRt`]: its
+//! servers, scheduler and persistence templates), overload marking, and the
+//! published [`Snapshot`] of all services that listings and the tick read.
 //!
 //! The table task builds a new [`ServiceRt`] for every service whose
 //! definition changed and stores it in that service's listener slot
@@ -10,211 +9,19 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 
 use crate::ctl::proto::{
     ConnEntry, HealthState, HealthView, Netmask, Protocol, RealServerSpec, ServerView, ServiceKey,
     ServiceSpec, ServiceView, Timeouts,
 };
 
-use super::sched::{self, Dest, PickCtx, Scheduler};
-use super::stats::{Counters, Estimator, ServerState};
-
-/// Milliseconds since the daemon started: a cheap monotonic clock for
-/// activity stamps (vDSO, no syscall).
-///
-/// From the kernel's coarse monotonic clock (its resolution is a tick, a
-/// few milliseconds): every limit it serves is in seconds, and it is read
-/// for every relayed chunk, where it costs a fraction of `Instant::now`.
-pub fn now_ms() -> u64 {
-    fn coarse_ms() -> u64 {
-        use nix::time::{clock_gettime, ClockId};
-        // The precise clock, in the same units, if this kernel lacks it.
-        clock_gettime(ClockId::CLOCK_MONOTONIC_COARSE)
-            .or_else(|_| clock_gettime(ClockId::CLOCK_MONOTONIC))
-            .map(|t| t.tv_sec() as u64 * 1000 + t.tv_nsec() as u64 / 1_000_000)
-            .unwrap_or(0)
-    }
-    static START: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    coarse_ms().saturating_sub(*START.get_or_init(coarse_ms))
-}
-
-/// Idle timeouts shared by every connection; `--set` updates them in place.
-#[derive(Debug)]
-pub struct SharedTimeouts {
-    tcp: AtomicU64,
-    tcpfin: AtomicU64,
-    udp: AtomicU64,
-}
-
-impl SharedTimeouts {
-    pub fn new(t: Timeouts) -> SharedTimeouts {
-        let s = SharedTimeouts {
-            tcp: AtomicU64::new(0),
-            tcpfin: AtomicU64::new(0),
-            udp: AtomicU64::new(0),
-        };
-        s.set(t);
-        s
-    }
-    pub fn set(&self, t: Timeouts) {
-        self.tcp.store(t.tcp as u64 * 1000, Relaxed);
-        self.tcpfin.store(t.tcpfin as u64 * 1000, Relaxed);
-        self.udp.store(t.udp as u64 * 1000, Relaxed);
-    }
-    pub fn tcp_ms(&self) -> u64 {
-        self.tcp.load(Relaxed)
-    }
-    pub fn tcpfin_ms(&self) -> u64 {
-        self.tcpfin.load(Relaxed)
-    }
-    pub fn udp_ms(&self) -> u64 {
-        self.udp.load(Relaxed)
-    }
-}
-
-/// Connection state as `-L -c` names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum ConnState {
-    Established = 0,
-    /// The server closed its side first.
-    FinWait = 1,
-    /// The client closed its side first.
-    CloseWait = 2,
-    Udp = 3,
-}
-
-impl ConnState {
-    fn from_u8(v: u8) -> ConnState {
-        match v {
-            0 => ConnState::Established,
-            1 => ConnState::FinWait,
-            2 => ConnState::CloseWait,
-            _ => ConnState::Udp,
-        }
-    }
-    pub fn name(self) -> &'static str {
-        match self {
-            ConnState::Established => "ESTABLISHED",
-            ConnState::FinWait => "FIN_WAIT",
-            ConnState::CloseWait => "CLOSE_WAIT",
-            ConnState::Udp => "UDP",
-        }
-    }
-}
-
-/// One live connection or UDP flow, registered for `-L -c`.
-#[derive(Debug)]
-pub struct ConnInfo {
-    pub client: SocketAddr,
-    pub dest: SocketAddr,
-    pub state: AtomicU8,
-    /// `now_ms()` of the last byte seen in either direction.
-    pub last: AtomicU64,
-}
-
-impl ConnInfo {
-    pub fn new(client: SocketAddr, dest: SocketAddr, state: ConnState) -> ConnInfo {
-        ConnInfo {
-            client,
-            dest,
-            state: AtomicU8::new(state as u8),
-            last: AtomicU64::new(now_ms()),
-        }
-    }
-    pub fn state(&self) -> ConnState {
-        ConnState::from_u8(self.state.load(Relaxed))
-    }
-    pub fn set_state(&self, s: ConnState) {
-        self.state.store(s as u8, Relaxed);
-    }
-    pub fn touch(&self) {
-        self.last.store(now_ms(), Relaxed);
-    }
-    /// The idle limit that applies in the current state.
-    pub fn idle_limit_ms(&self, t: &SharedTimeouts) -> u64 {
-        match self.state() {
-            ConnState::Established => t.tcp_ms(),
-            ConnState::FinWait | ConnState::CloseWait => t.tcpfin_ms(),
-            ConnState::Udp => t.udp_ms(),
-        }
-    }
-}
-
-/// A persistence template: a client network pinned to a real server.
-#[derive(Debug)]
-struct Template {
-    /// Tells this template from a later one for the same client network.
-    id: u64,
-    dest: SocketAddr,
-    server: Arc<ServerState>,
-    expires_ms: u64,
-    /// Connections currently attached (the template outlives its timeout while > 0).
-    refs: u32,
-    assured: bool,
-}
-
-impl Drop for Template {
-    fn drop(&mut self) {
-        self.server.persist.fetch_sub(1, Relaxed);
-    }
-}
-
-/// Parts of a service's connection registry (a power of two).
-const SHARDS: usize = 16;
-
-/// State of one virtual service that survives edits of its definition.
-#[derive(Debug, Default)]
-pub struct ServiceState {
-    pub counters: Counters,
-    pub est: Estimator,
-    next_conn: AtomicU64,
-    /// Live connections for `-L -c`, in one part per data-plane thread
-    /// (modulo [`SHARDS`]): a connection's thread is the only one that
-    /// adds or removes it, so the lock is not contended (only a listing
-    /// takes it from elsewhere).
-    conns: [Mutex<HashMap<u64, Arc<ConnInfo>>>; SHARDS],
-    templates: Mutex<HashMap<IpAddr, Template>>,
-    /// Live connections and flows of this service (for draining).
-    pub live: AtomicUsize,
-}
-
-impl ServiceState {
-    /// Register a connection for `-L -c`; the guard unregisters it.
-    pub fn register(self: &Arc<Self>, info: Arc<ConnInfo>) -> ConnRegistration {
-        // The low bits of the id name the part.
-        let shard = super::workers::this_thread() % SHARDS;
-        let id = (self.next_conn.fetch_add(1, Relaxed) << SHARDS.trailing_zeros()) | shard as u64;
-        self.conns[shard]
-            .lock()
-            .expect("conns lock")
-            .insert(id, info);
-        ConnRegistration {
-            svc: self.clone(),
-            id,
-        }
-    }
-}
-
-/// Removes a connection from its service's registry when dropped.
-#[derive(Debug)]
-pub struct ConnRegistration {
-    svc: Arc<ServiceState>,
-    id: u64,
-}
-
-impl Drop for ConnRegistration {
-    fn drop(&mut self) {
-        let shard = (self.id % SHARDS as u64) as usize;
-        self.svc.conns[shard]
-            .lock()
-            .expect("conns lock")
-            .remove(&self.id);
-    }
-}
+use crate::daemon::sched::{self, Dest, PickCtx, Scheduler};
+use crate::daemon::state::conns::{ServiceState, Template};
+use crate::daemon::state::now_ms;
+use crate::daemon::state::server::{effective_weight, ServerState};
+use crate::daemon::state::shared::SharedTimeouts;
 
 /// Immutable runtime of one service, replaced whenever its definition or
 /// real servers change.
@@ -510,22 +317,6 @@ pub fn overload_on_unbind(dest: &Dest) {
     }
 }
 
-/// The weight in effect: the configured one, ramped linearly over the
-/// slow-start period after the server came up (or appeared).
-pub fn effective_weight(svc: &ServiceSpec, srv: &RealServerSpec, state: &ServerState) -> u32 {
-    let ramp = srv.slow_start.or(svc.slow_start).unwrap_or(0);
-    if ramp == 0 || srv.weight == 0 {
-        return srv.weight;
-    }
-    let up = state.health.lock().expect("health lock").up_since.elapsed();
-    let ramp = Duration::from_secs(ramp as u64);
-    if up >= ramp {
-        return srv.weight;
-    }
-    let w = (srv.weight as u128 * up.as_millis() / ramp.as_millis().max(1)) as u32;
-    w.clamp(1, srv.weight)
-}
-
 /// Apply a persistence netmask to a client address.
 pub fn mask(ip: IpAddr, m: &Netmask) -> IpAddr {
     match (ip, m) {
@@ -558,31 +349,6 @@ impl Snapshot {
         self.by_key.get(key).map(|&i| &self.services[i])
     }
 }
-
-/// Addresses of this host, for the `Local` method in listings.
-pub fn local_addrs() -> Vec<IpAddr> {
-    let mut out = Vec::new();
-    if let Ok(addrs) = nix::ifaddrs::getifaddrs() {
-        for a in addrs {
-            if let Some(addr) = a.address {
-                if let Some(v4) = addr.as_sockaddr_in() {
-                    out.push(IpAddr::V4(v4.ip()));
-                } else if let Some(v6) = addr.as_sockaddr_in6() {
-                    out.push(IpAddr::V6(v6.ip()));
-                }
-            }
-        }
-    }
-    out
-}
-
-/// True when `ip` belongs to this host.
-pub fn is_local(ip: &IpAddr, addrs: &[IpAddr]) -> bool {
-    ip.is_loopback() || addrs.contains(ip)
-}
-
-/// Default connect timeout to a real server.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Protocol helper used in logs.
 pub fn proto_name(p: Protocol) -> &'static str {

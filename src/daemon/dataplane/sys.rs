@@ -3,9 +3,11 @@
 #![allow(unsafe_code)]
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 
 use nix::fcntl::OFlag;
+
+use crate::daemon::state::budget::{PIPES, PIPES_MAX};
 
 /// Segments received and sent on a TCP socket (`TCP_INFO`), or `None`
 /// when the kernel does not say.
@@ -92,16 +94,6 @@ pub fn send_more(sock: &impl AsRawFd, buf: &[u8]) -> std::io::Result<usize> {
 pub struct Pipe {
     read: OwnedFd,
     write: OwnedFd,
-}
-
-/// Pipes that may be open at once (the descriptor budget's leftover, see
-/// `dataplane::Budget`), and how many are.
-static PIPES_MAX: AtomicUsize = AtomicUsize::new(usize::MAX);
-static PIPES: AtomicUsize = AtomicUsize::new(0);
-
-/// How many splice pipes may be open at once.
-pub fn set_pipe_budget(n: usize) {
-    PIPES_MAX.store(n, Relaxed);
 }
 
 impl Pipe {

@@ -25,13 +25,13 @@ use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::sync::watch;
 
-use super::dataplane::Shared;
-use super::runtime::{
-    now_ms, overload_on_bind, overload_on_unbind, ConnInfo, ConnState, ServiceRt,
-};
-use super::sched::Dest;
-use super::stats::Counters;
 use super::sys;
+use crate::daemon::sched::Dest;
+use crate::daemon::service::{overload_on_bind, overload_on_unbind, ServiceRt};
+use crate::daemon::state::conns::{ConnInfo, ConnState};
+use crate::daemon::state::counters::Counters;
+use crate::daemon::state::now_ms;
+use crate::daemon::state::shared::Shared;
 
 type FlowKey = (SocketAddr, Option<SocketAddr>);
 

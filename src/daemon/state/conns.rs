@@ -1,0 +1,154 @@
+//! The registry of live connections and UDP flows (`-L -c`), and the
+//! long-lived state of one virtual service that holds it.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+
+use super::counters::{Counters, Estimator};
+use super::now_ms;
+use super::server::ServerState;
+use super::shared::SharedTimeouts;
+use super::threads;
+
+/// Connection state as `-L -c` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ConnState {
+    Established = 0,
+    /// The server closed its side first.
+    FinWait = 1,
+    /// The client closed its side first.
+    CloseWait = 2,
+    Udp = 3,
+}
+
+impl ConnState {
+    fn from_u8(v: u8) -> ConnState {
+        match v {
+            0 => ConnState::Established,
+            1 => ConnState::FinWait,
+            2 => ConnState::CloseWait,
+            _ => ConnState::Udp,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            ConnState::Established => "ESTABLISHED",
+            ConnState::FinWait => "FIN_WAIT",
+            ConnState::CloseWait => "CLOSE_WAIT",
+            ConnState::Udp => "UDP",
+        }
+    }
+}
+
+/// One live connection or UDP flow, registered for `-L -c`.
+#[derive(Debug)]
+pub struct ConnInfo {
+    pub client: SocketAddr,
+    pub dest: SocketAddr,
+    pub state: AtomicU8,
+    /// `now_ms()` of the last byte seen in either direction.
+    pub last: AtomicU64,
+}
+
+impl ConnInfo {
+    pub fn new(client: SocketAddr, dest: SocketAddr, state: ConnState) -> ConnInfo {
+        ConnInfo {
+            client,
+            dest,
+            state: AtomicU8::new(state as u8),
+            last: AtomicU64::new(now_ms()),
+        }
+    }
+    pub fn state(&self) -> ConnState {
+        ConnState::from_u8(self.state.load(Relaxed))
+    }
+    pub fn set_state(&self, s: ConnState) {
+        self.state.store(s as u8, Relaxed);
+    }
+    pub fn touch(&self) {
+        self.last.store(now_ms(), Relaxed);
+    }
+    /// The idle limit that applies in the current state.
+    pub fn idle_limit_ms(&self, t: &SharedTimeouts) -> u64 {
+        match self.state() {
+            ConnState::Established => t.tcp_ms(),
+            ConnState::FinWait | ConnState::CloseWait => t.tcpfin_ms(),
+            ConnState::Udp => t.udp_ms(),
+        }
+    }
+}
+
+/// A persistence template: a client network pinned to a real server.
+#[derive(Debug)]
+pub struct Template {
+    /// Tells this template from a later one for the same client network.
+    pub(crate) id: u64,
+    pub(crate) dest: SocketAddr,
+    pub(crate) server: Arc<ServerState>,
+    pub(crate) expires_ms: u64,
+    /// Connections currently attached (the template outlives its timeout while > 0).
+    pub(crate) refs: u32,
+    pub(crate) assured: bool,
+}
+
+impl Drop for Template {
+    fn drop(&mut self) {
+        self.server.persist.fetch_sub(1, Relaxed);
+    }
+}
+
+/// Parts of a service's connection registry (a power of two).
+const SHARDS: usize = 16;
+
+/// State of one virtual service that survives edits of its definition.
+#[derive(Debug, Default)]
+pub struct ServiceState {
+    pub counters: Counters,
+    pub est: Estimator,
+    pub(crate) next_conn: AtomicU64,
+    /// Live connections for `-L -c`, in one part per data-plane thread
+    /// (modulo [`SHARDS`]): a connection's thread is the only one that
+    /// adds or removes it, so the lock is not contended (only a listing
+    /// takes it from elsewhere).
+    pub(crate) conns: [Mutex<HashMap<u64, Arc<ConnInfo>>>; SHARDS],
+    pub(crate) templates: Mutex<HashMap<IpAddr, Template>>,
+    /// Live connections and flows of this service (for draining).
+    pub live: AtomicUsize,
+}
+
+impl ServiceState {
+    /// Register a connection for `-L -c`; the guard unregisters it.
+    pub fn register(self: &Arc<Self>, info: Arc<ConnInfo>) -> ConnRegistration {
+        // The low bits of the id name the part.
+        let shard = threads::this_thread() % SHARDS;
+        let id = (self.next_conn.fetch_add(1, Relaxed) << SHARDS.trailing_zeros()) | shard as u64;
+        self.conns[shard]
+            .lock()
+            .expect("conns lock")
+            .insert(id, info);
+        ConnRegistration {
+            svc: self.clone(),
+            id,
+        }
+    }
+}
+
+/// Removes a connection from its service's registry when dropped.
+#[derive(Debug)]
+pub struct ConnRegistration {
+    svc: Arc<ServiceState>,
+    id: u64,
+}
+
+impl Drop for ConnRegistration {
+    fn drop(&mut self) {
+        let shard = (self.id % SHARDS as u64) as usize;
+        self.svc.conns[shard]
+            .lock()
+            .expect("conns lock")
+            .remove(&self.id);
+    }
+}

@@ -1,0 +1,109 @@
+//! Live state of one real server inside one service.
+//!
+//! A `ServerState` lives as long as its real server stays in its service; the
+//! table task carries it across snapshot swaps by (service, server) key, so
+//! editing a weight keeps counts and counters.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::ctl::proto::{RealServerSpec, ServiceSpec};
+
+use super::counters::{Counters, Estimator};
+
+/// The weight in effect: the configured one, ramped linearly over the
+/// slow-start period after the server came up (or appeared).
+pub fn effective_weight(svc: &ServiceSpec, srv: &RealServerSpec, state: &ServerState) -> u32 {
+    let ramp = srv.slow_start.or(svc.slow_start).unwrap_or(0);
+    if ramp == 0 || srv.weight == 0 {
+        return srv.weight;
+    }
+    let up = state.health.lock().expect("health lock").up_since.elapsed();
+    let ramp = Duration::from_secs(ramp as u64);
+    if up >= ramp {
+        return srv.weight;
+    }
+    let w = (srv.weight as u128 * up.as_millis() / ramp.as_millis().max(1)) as u32;
+    w.clamp(1, srv.weight)
+}
+
+/// Live state of one real server inside one service.
+#[derive(Debug, Default)]
+pub struct ServerState {
+    /// Connections in an active state (TCP established and handshaking).
+    pub active: AtomicU32,
+    /// Connections in an inactive state (TCP closing, every UDP flow).
+    pub inactive: AtomicU32,
+    /// Persistence templates pointing at this server.
+    pub persist: AtomicU32,
+    /// Upper threshold reached (kernel OVERLOAD flag): schedulers skip it.
+    pub overloaded: AtomicBool,
+    /// Marked failed (connect failures, later health checks): schedulers skip it.
+    pub down: AtomicBool,
+    pub counters: Counters,
+    /// Consecutive failed connects (passive health): reset by a success.
+    pub connect_failures: AtomicU32,
+    /// Consecutive connections the server failed (reset) after the client
+    /// had spoken and before it answered (passive health): reset by a
+    /// connection that ends cleanly.
+    pub unanswered: AtomicU32,
+    pub est: Estimator,
+    /// An active health check runs for this server (so passive marking
+    /// leaves recovery to it).
+    pub checked: AtomicBool,
+    /// Health details for listings; locked only on probes and state changes.
+    pub health: Mutex<HealthInfo>,
+}
+
+/// What the health machinery knows of a server beyond the `down` flag.
+#[derive(Debug)]
+pub struct HealthInfo {
+    /// When `down` last changed (or the server appeared).
+    pub since: std::time::Instant,
+    /// When the server last came up: the start of its slow-start ramp.
+    pub up_since: std::time::Instant,
+    pub last_ok: Option<bool>,
+    pub latency_us: Option<u64>,
+    pub reason: String,
+    /// The effective check in words, e.g. "tcp" or "http GET /".
+    pub check: String,
+    /// How many times the server was marked down: an active check that
+    /// sees this change under it knows the server was taken out by
+    /// something else (passive checks) and counts `rise` afresh.
+    pub takedowns: u64,
+}
+
+impl Default for HealthInfo {
+    fn default() -> Self {
+        let now = std::time::Instant::now();
+        HealthInfo {
+            since: now,
+            up_since: now,
+            last_ok: None,
+            latency_us: None,
+            reason: String::new(),
+            check: "none".to_string(),
+            takedowns: 0,
+        }
+    }
+}
+
+impl ServerState {
+    pub fn active(&self) -> u32 {
+        self.active.load(Relaxed)
+    }
+    pub fn inactive(&self) -> u32 {
+        self.inactive.load(Relaxed)
+    }
+    /// The kernel's load measure: `active * 256 + inactive`.
+    pub fn overhead(&self) -> u64 {
+        ((self.active() as u64) << 8) + self.inactive() as u64
+    }
+    pub fn is_overloaded(&self) -> bool {
+        self.overloaded.load(Relaxed)
+    }
+    pub fn is_down(&self) -> bool {
+        self.down.load(Relaxed)
+    }
+}
