@@ -81,7 +81,10 @@ impl ServiceRt {
                 }
             })
             .collect();
-        let sorry = spec.sorry_server.map(|addr| Dest::new(addr, 1));
+        let threads = state.counters.threads();
+        let sorry = spec
+            .sorry_server
+            .map(|addr| Dest::with_state(addr, 1, Arc::new(ServerState::new(threads))));
         // Edits keep scheduler state (rr cursor, wrr weight, lblc tables),
         // as the kernel's update hooks do; -E changing the scheduler starts fresh.
         let sched = match prev {
@@ -375,7 +378,13 @@ mod tests {
             RealServerSpec::new("127.0.0.2:80".parse().unwrap()),
             RealServerSpec::new("127.0.0.3:80".parse().unwrap()),
         ];
-        let rt = ServiceRt::build(spec, servers, Arc::default(), |_| Arc::default(), None);
+        let rt = ServiceRt::build(
+            spec,
+            servers,
+            Arc::new(ServiceState::new(1)),
+            |_| Arc::new(ServerState::new(1)),
+            None,
+        );
         let client: SocketAddr = "10.0.0.1:5000".parse().unwrap();
         let first = rt.schedule(client, &[]).unwrap();
         let second = rt.schedule(client, &[]).unwrap();

@@ -82,7 +82,11 @@ fn reconcile_checks(
             continue;
         }
         live.checks.remove(&srv.addr);
-        let state = live.servers.entry(srv.addr).or_default().clone();
+        let state = live
+            .servers
+            .entry(srv.addr)
+            .or_insert_with(|| Arc::new(ServerState::new(shared.loads.threads())))
+            .clone();
         if check.kind == CheckKind::None {
             state.checked.store(false, Relaxed);
             state.health.lock().expect("health lock").check = "none".to_string();
@@ -278,6 +282,7 @@ impl DataPlane {
         ramp: bool,
     ) -> (Arc<ServiceRt>, bool) {
         let key = svc.spec.key;
+        let threads = self.workers.threads();
         match self.live.get_mut(&key) {
             Some(live) => {
                 let cur = live.slot.load_full();
@@ -294,7 +299,12 @@ impl DataPlane {
                     svc.spec.clone(),
                     svc.servers.clone(),
                     cur.state.clone(),
-                    |a| servers.entry(*a).or_default().clone(),
+                    |a| {
+                        servers
+                            .entry(*a)
+                            .or_insert_with(|| Arc::new(ServerState::new(threads)))
+                            .clone()
+                    },
                     Some(&cur),
                 ));
                 live.slot.store(rt.clone());
@@ -306,8 +316,13 @@ impl DataPlane {
                 let rt = Arc::new(ServiceRt::build(
                     svc.spec.clone(),
                     svc.servers.clone(),
-                    Arc::new(ServiceState::default()),
-                    |a| servers.entry(*a).or_default().clone(),
+                    Arc::new(ServiceState::new(threads)),
+                    |a| {
+                        servers
+                            .entry(*a)
+                            .or_insert_with(|| Arc::new(ServerState::new(threads)))
+                            .clone()
+                    },
                     None,
                 ));
                 let slot = Arc::new(ArcSwap::new(rt.clone()));

@@ -67,7 +67,6 @@ pub struct Workers {
 impl Workers {
     /// Start `n` threads (at least one), each with its runtime.
     pub fn start(n: usize) -> std::io::Result<Workers> {
-        threads::STARTED.store(n.max(1), std::sync::atomic::Ordering::Relaxed);
         let mut handles = Vec::with_capacity(n);
         let mut stops = Vec::with_capacity(n);
         let mut slots = Vec::with_capacity(n);

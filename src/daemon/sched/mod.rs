@@ -50,14 +50,21 @@ pub struct Dest {
 }
 
 impl Dest {
+    /// A real server with state of its own (counters in one part: for
+    /// tests; the data plane builds its `Dest`s from the table).
     pub fn new(addr: SocketAddr, weight: u32) -> Dest {
+        Dest::with_state(addr, weight, Arc::new(ServerState::new(1)))
+    }
+
+    /// A real server with the given state.
+    pub fn with_state(addr: SocketAddr, weight: u32, state: Arc<ServerState>) -> Dest {
         Dest {
             addr,
             weight,
             last_weight: weight,
             u_threshold: 0,
             l_threshold: 0,
-            state: Arc::new(ServerState::default()),
+            state,
         }
     }
     /// `active * 256 + inactive`.

@@ -104,7 +104,7 @@ impl Drop for Template {
 const SHARDS: usize = 16;
 
 /// State of one virtual service that survives edits of its definition.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ServiceState {
     pub counters: Counters,
     pub est: Estimator,
@@ -120,6 +120,18 @@ pub struct ServiceState {
 }
 
 impl ServiceState {
+    /// A service's state, its counters in one part per data-plane thread.
+    pub fn new(threads: usize) -> ServiceState {
+        ServiceState {
+            counters: Counters::new(threads),
+            est: Default::default(),
+            next_conn: Default::default(),
+            conns: Default::default(),
+            templates: Default::default(),
+            live: Default::default(),
+        }
+    }
+
     /// Register a connection for `-L -c`; the guard unregisters it.
     pub fn register(self: &Arc<Self>, info: Arc<ConnInfo>) -> ConnRegistration {
         // The low bits of the id name the part.

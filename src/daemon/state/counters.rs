@@ -40,15 +40,20 @@ fn bump(c: &AtomicU64, n: u64) {
     }
 }
 
-impl Default for Counters {
-    fn default() -> Self {
+impl Counters {
+    /// Counters with one part for each of `threads` data-plane threads
+    /// (at least one).
+    pub fn new(threads: usize) -> Counters {
         Counters {
-            parts: (0..threads::count()).map(|_| Part::default()).collect(),
+            parts: (0..threads.max(1)).map(|_| Part::default()).collect(),
         }
     }
-}
 
-impl Counters {
+    /// How many parts (data-plane threads) these counters have.
+    pub fn threads(&self) -> usize {
+        self.parts.len()
+    }
+
     /// This thread's part (a thread outside the data plane shares the
     /// first).
     #[inline]

@@ -29,7 +29,7 @@ pub fn effective_weight(svc: &ServiceSpec, srv: &RealServerSpec, state: &ServerS
 }
 
 /// Live state of one real server inside one service.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ServerState {
     /// Connections in an active state (TCP established and handshaking).
     pub active: AtomicU32,
@@ -90,6 +90,22 @@ impl Default for HealthInfo {
 }
 
 impl ServerState {
+    /// A server's state, its counters in one part per data-plane thread.
+    pub fn new(threads: usize) -> ServerState {
+        ServerState {
+            active: Default::default(),
+            inactive: Default::default(),
+            persist: Default::default(),
+            overloaded: Default::default(),
+            down: Default::default(),
+            counters: Counters::new(threads),
+            connect_failures: Default::default(),
+            unanswered: Default::default(),
+            est: Default::default(),
+            checked: Default::default(),
+            health: Default::default(),
+        }
+    }
     pub fn active(&self) -> u32 {
         self.active.load(Relaxed)
     }

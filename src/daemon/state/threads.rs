@@ -9,18 +9,10 @@ thread_local! {
     pub(crate) static INDEX: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
-/// How many data-plane threads were started (at least 1).
-pub(crate) static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
-
 /// Index of the data-plane thread this runs on (0 on other threads): lets
 /// shared state keep a part per thread, so threads do not contend.
 pub fn this_thread() -> usize {
     INDEX.get()
-}
-
-/// How many data-plane threads run (1 before any start).
-pub fn count() -> usize {
-    STARTED.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Live TCP connections per data-plane thread, each count on a cache line
