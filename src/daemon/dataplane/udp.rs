@@ -28,7 +28,7 @@ use tokio::sync::watch;
 use super::sys;
 use crate::daemon::sched::Dest;
 use crate::daemon::service::{overload_on_bind, overload_on_unbind, ServiceRt};
-use crate::daemon::state::conns::{ConnInfo, ConnState};
+use crate::daemon::state::conns::{ConnInfo, ConnState, FlowGuard};
 use crate::daemon::state::counters::Counters;
 use crate::daemon::state::now_ms;
 use crate::daemon::state::shared::Shared;
@@ -298,11 +298,11 @@ async fn open_flow(
     };
     // Counted here, not in the task: the next datagram of this batch
     // must see this flow in the service's share.
-    shared.live.fetch_add(1, Relaxed);
-    rt.state.live.fetch_add(1, Relaxed);
+    let live = FlowGuard::new(shared, &rt.state);
     let (rt, sock, shared) = (rt.clone(), sock.clone(), shared.clone());
     tokio::spawn(async move {
         let _permit = permit;
+        let _live = live;
         let dest = &target(&rt, index);
         let _reg = rt.state.register(info.clone());
         dest.state.inactive.fetch_add(1, Relaxed);
@@ -312,8 +312,6 @@ async fn open_flow(
         closed.store(true, Relaxed);
         dest.state.inactive.fetch_sub(1, Relaxed);
         overload_on_unbind(dest);
-        shared.live.fetch_sub(1, Relaxed);
-        rt.state.live.fetch_sub(1, Relaxed);
         if let Some(net) = template {
             rt.release_template(net, false);
         }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use super::counters::{Counters, Estimator};
 use super::now_ms;
 use super::server::ServerState;
-use super::shared::SharedTimeouts;
+use super::shared::{Shared, SharedTimeouts};
 use super::threads;
 
 /// Connection state as `-L -c` names it.
@@ -162,5 +162,33 @@ impl Drop for ConnRegistration {
             .lock()
             .expect("conns lock")
             .remove(&self.id);
+    }
+}
+
+/// One live TCP connection or UDP flow, counted in its service's live
+/// count (`rvs_open_connections`, the live total of subscription updates,
+/// the UDP per-service share) and in the daemon's (draining) from `new`
+/// until dropped. Both protocols count through this one type.
+#[derive(Debug)]
+pub struct FlowGuard {
+    shared: Arc<Shared>,
+    service: Arc<ServiceState>,
+}
+
+impl FlowGuard {
+    pub fn new(shared: &Arc<Shared>, service: &Arc<ServiceState>) -> FlowGuard {
+        shared.live.fetch_add(1, Relaxed);
+        service.live.fetch_add(1, Relaxed);
+        FlowGuard {
+            shared: shared.clone(),
+            service: service.clone(),
+        }
+    }
+}
+
+impl Drop for FlowGuard {
+    fn drop(&mut self) {
+        self.shared.live.fetch_sub(1, Relaxed);
+        self.service.live.fetch_sub(1, Relaxed);
     }
 }

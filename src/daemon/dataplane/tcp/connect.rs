@@ -5,7 +5,6 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::task::{ready, Poll};
 use std::time::Duration;
@@ -19,31 +18,21 @@ use crate::daemon::dataplane::sys;
 use crate::daemon::health;
 use crate::daemon::health::passive::{note_connected, note_end, note_failure};
 use crate::daemon::service::ServiceRt;
+use crate::daemon::state::conns::FlowGuard;
 use crate::daemon::state::shared::Shared;
 
 /// Default connect timeout to a real server.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Counts a connection in the daemon's and the service's live totals, and
-/// (placed there by the accept) in its data-plane thread's.
-struct LiveGuard<'a> {
+/// Counts a connection in its data-plane thread's load (where the accept
+/// placed it) until dropped.
+struct Placed<'a> {
     shared: &'a Shared,
-    rt: &'a ServiceRt,
     thread: usize,
 }
 
-impl<'a> LiveGuard<'a> {
-    fn new(shared: &'a Shared, rt: &'a ServiceRt, thread: usize) -> Self {
-        shared.live.fetch_add(1, Relaxed);
-        rt.state.live.fetch_add(1, Relaxed);
-        LiveGuard { shared, rt, thread }
-    }
-}
-
-impl Drop for LiveGuard<'_> {
+impl Drop for Placed<'_> {
     fn drop(&mut self) {
-        self.shared.live.fetch_sub(1, Relaxed);
-        self.rt.state.live.fetch_sub(1, Relaxed);
         self.shared.loads.release(self.thread);
     }
 }
@@ -62,7 +51,11 @@ pub fn handle(
     async move {
         // Held until the connection ends (the async block must own it).
         let _permit = permit;
-        let _live = LiveGuard::new(&shared, &rt, thread);
+        let _placed = Placed {
+            shared: &shared,
+            thread,
+        };
+        let _live = FlowGuard::new(&shared, &rt.state);
         // Registered with the reactor of the thread this task runs on.
         let mut client = match TcpStream::from_std(client) {
             Ok(c) => c,
