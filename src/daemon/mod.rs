@@ -12,6 +12,7 @@
 
 pub mod control;
 pub mod dataplane;
+pub mod error;
 pub mod health;
 pub mod host;
 pub mod metrics;
@@ -31,6 +32,8 @@ use tokio::sync::{mpsc, watch};
 use dataplane::DataPlane;
 use state::shared::{Shared, SharedTimeouts};
 use store::Store;
+
+pub use error::DaemonError;
 
 /// Settings from rvsd's flags.
 #[derive(Debug, Clone)]
@@ -64,25 +67,26 @@ pub struct DaemonConfig {
 pub async fn run(
     cfg: DaemonConfig,
     shutdown: impl std::future::Future<Output = ()>,
-) -> Result<(), String> {
+) -> Result<(), DaemonError> {
     let group = cfg
         .socket_group
         .as_deref()
         .map(|g| control::group_gid(g).map(|gid| (g.to_string(), gid)))
-        .transpose()?;
+        .transpose()
+        .map_err(DaemonError::Startup)?;
     // Refuse early when another rvsd owns the socket, or the path is not a
     // socket, or its directory is unsafe (before touching ports).
-    control::check_socket_path(&cfg.socket, cfg.socket_mode)?;
+    control::check_socket_path(&cfg.socket, cfg.socket_mode).map_err(DaemonError::Startup)?;
     // One rvsd per state directory, held until this function returns.
-    let _state_lock = store::lock(&cfg.state_dir)?;
+    let _state_lock = store::lock(&cfg.state_dir).map_err(DaemonError::Startup)?;
     let metrics = match cfg.metrics_listen {
-        Some(addr) => Some(metrics::bind(addr).await?),
+        Some(addr) => Some(metrics::bind(addr).await.map_err(DaemonError::Startup)?),
         None => None,
     };
     let mut store = Store::new(&cfg.state_dir);
-    let (table, loaded) = store.load().map_err(|e| e.to_string())?;
-    let workers = dataplane::workers::Workers::start(cfg.worker_threads)
-        .map_err(|e| format!("cannot start the data-plane threads: {e}"))?;
+    let (table, loaded) = store.load().map_err(DaemonError::Store)?;
+    let workers =
+        dataplane::workers::Workers::start(cfg.worker_threads).map_err(DaemonError::Threads)?;
     let budget = fd_budget(&cfg);
     let shared = Arc::new(Shared {
         timeouts: SharedTimeouts::new(table.timeouts()),
@@ -101,16 +105,9 @@ pub async fn run(
         default_check: cfg.default_check,
     });
     let mut dp = DataPlane::new(shared.clone(), workers);
-    let prepared = dp.prepare(&table).map_err(|e| {
-        let hint = if e.kind == crate::ctl::proto::ErrorKind::Bind {
-            "; free the address, or remove that service from the saved table"
-        } else {
-            ""
-        };
-        format!(
-            "cannot restore the table from {}: {e}{hint}",
-            store.path().display()
-        )
+    let prepared = dp.prepare(&table).map_err(|source| DaemonError::Restore {
+        path: store.path().to_path_buf(),
+        source,
     })?;
     dp.commit(&table, prepared);
     tracing::info!(services = table.services().len(), state = %store.path().display(), journal_records = loaded.replayed, "table restored");
@@ -139,9 +136,10 @@ pub async fn run(
         tracing::warn!(error = %e, "could not rewrite the state file at start");
     }
 
-    let listener = control::bind_socket(&cfg.socket, cfg.socket_mode, group.as_ref().map(|g| g.1))?;
-    let listener =
-        tokio::net::UnixListener::from_std(listener).map_err(|e| format!("control socket: {e}"))?;
+    let listener = control::bind_socket(&cfg.socket, cfg.socket_mode, group.as_ref().map(|g| g.1))
+        .map_err(DaemonError::Socket)?;
+    let listener = tokio::net::UnixListener::from_std(listener)
+        .map_err(|e| DaemonError::Socket(format!("control socket: {e}")))?;
     let published = dp.published();
     let (tx, rx) = mpsc::channel(1024);
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -170,7 +168,8 @@ pub async fn run(
             shared.clone(),
             meta.started,
             stop_rx.clone(),
-        )?;
+        )
+        .map_err(DaemonError::Startup)?;
     }
     let tick = tokio::spawn(tick(published, stop_rx));
     tracing::info!(socket = %cfg.socket.display(), "rvsd ready");
@@ -182,7 +181,9 @@ pub async fn run(
     let _ = std::fs::remove_file(&cfg.socket);
     let _ = tick.await;
     // The control server held the only sender: the table task ends now.
-    let mut dp = table_task.await.map_err(|e| format!("table task: {e}"))?;
+    let mut dp = table_task
+        .await
+        .map_err(|e| DaemonError::TableTask(e.to_string()))?;
     dp.stop_all();
     drain(&dp, cfg.drain_timeout).await;
     Ok(())

@@ -7,10 +7,10 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use super::auth::{summary, Peer};
-use crate::ctl::proto::{ErrorKind, Request, Response};
-use crate::daemon::dataplane::reconcile::DataPlane;
+use crate::ctl::proto::{ErrorKind, Request, Response, ServiceKey};
+use crate::daemon::dataplane::reconcile::{DataPlane, PrepareError};
 use crate::daemon::store::Store;
-use crate::daemon::table::{Change, Table, Undo};
+use crate::daemon::table::{Change, Table, TableError, Undo};
 
 /// A mutation on its way to the table task.
 pub struct TableMsg {
@@ -90,10 +90,13 @@ fn apply(table: &mut Table, store: &mut Store, dp: &mut DataPlane, req: &Request
                 Ok(p) => p,
                 Err(e) => {
                     table.rollback(undo);
-                    let index = match req {
-                        Request::Batch(reqs) => bind_failure_index(reqs, &e.message),
+                    let index = match (req, &e) {
+                        (Request::Batch(reqs), PrepareError::Bind(b)) => {
+                            bind_failure_index(reqs, &b.key)
+                        }
                         _ => None,
                     };
+                    let e = TableError::from(e);
                     return Response::Error {
                         kind: e.kind,
                         message: e.message,
@@ -124,18 +127,11 @@ fn apply(table: &mut Table, store: &mut Store, dp: &mut DataPlane, req: &Request
 }
 
 /// Which request of a batch added the service whose socket could not be
-/// bound (`message` is the data plane's `cannot bind PROTO ADDR: reason`),
-/// so that `rvsadm -R` can name the line. The last such `-A` wins: it is the
-/// one whose service is in the table being prepared.
-fn bind_failure_index(reqs: &[Request], message: &str) -> Option<u32> {
+/// bound (`key`, from the data plane's [`BindError`](crate::daemon::dataplane::BindError)), so that `rvsadm -R`
+/// can name the line. The last such `-A` wins: it is the one whose service
+/// is in the table being prepared.
+fn bind_failure_index(reqs: &[Request], key: &ServiceKey) -> Option<u32> {
     reqs.iter()
-        .rposition(|r| match r {
-            Request::AddService(spec) => message.starts_with(&format!(
-                "cannot bind {} {}: ",
-                spec.key.proto.name(),
-                spec.key.addr
-            )),
-            _ => false,
-        })
+        .rposition(|r| matches!(r, Request::AddService(spec) if spec.key == *key))
         .map(|i| i as u32)
 }

@@ -9,4 +9,4 @@ pub mod tcp;
 pub mod udp;
 pub mod workers;
 
-pub use reconcile::{DataPlane, Prepared};
+pub use reconcile::{BindError, DataPlane, PrepareError, Prepared};

@@ -32,6 +32,64 @@ enum Bound {
     Udp(Vec<std::net::UdpSocket>),
 }
 
+/// Why [`DataPlane::prepare`] refused a table.
+#[derive(Debug)]
+pub enum PrepareError {
+    /// The listening sockets of one service could not be bound.
+    Bind(BindError),
+    /// The new services' listeners would eat into the descriptor reserve.
+    Budget(String),
+}
+
+/// A service whose listening sockets could not be bound.
+#[derive(Debug)]
+pub struct BindError {
+    pub key: ServiceKey,
+    pub source: std::io::Error,
+}
+
+impl std::fmt::Display for BindError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "cannot bind {} {}: {}",
+            self.key.proto.name(),
+            self.key.addr,
+            self.source
+        )
+    }
+}
+
+impl std::error::Error for BindError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+impl std::fmt::Display for PrepareError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PrepareError::Bind(e) => e.fmt(f),
+            PrepareError::Budget(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for PrepareError {}
+
+impl From<PrepareError> for TableError {
+    fn from(e: PrepareError) -> TableError {
+        let kind = match e {
+            PrepareError::Bind(_) => ErrorKind::Bind,
+            PrepareError::Budget(_) => ErrorKind::OutOfRange,
+        };
+        TableError {
+            kind,
+            message: e.to_string(),
+        }
+    }
+}
+
 /// Sockets bound by `prepare`, handed to `commit`.
 #[derive(Default)]
 pub struct Prepared {
@@ -138,7 +196,7 @@ impl DataPlane {
     }
 
     /// Bind the sockets of services that `next` adds. Nothing is started.
-    pub fn prepare(&self, next: &Table) -> Result<Prepared, TableError> {
+    pub fn prepare(&self, next: &Table) -> Result<Prepared, PrepareError> {
         self.prepare_some(next, next.services().iter().map(|s| &s.spec.key))
     }
 
@@ -149,16 +207,13 @@ impl DataPlane {
         &self,
         next: &Table,
         candidates: impl IntoIterator<Item = &'a ServiceKey>,
-    ) -> Result<Prepared, TableError> {
+    ) -> Result<Prepared, PrepareError> {
         let mut prepared = Prepared::default();
         if next.services().len() > self.live.len() {
             self.shared
                 .budget
                 .check(next.services().len(), self.workers.threads())
-                .map_err(|message| TableError {
-                    kind: ErrorKind::OutOfRange,
-                    message,
-                })?;
+                .map_err(PrepareError::Budget)?;
         }
         for &key in candidates {
             if self.live.contains_key(&key)
@@ -167,10 +222,8 @@ impl DataPlane {
             {
                 continue;
             }
-            let bound = bind(&key, self.workers.threads()).map_err(|e| TableError {
-                kind: ErrorKind::Bind,
-                message: format!("cannot bind {} {}: {e}", key.proto.name(), key.addr),
-            })?;
+            let bound = bind(&key, self.workers.threads())
+                .map_err(|source| PrepareError::Bind(BindError { key, source }))?;
             prepared.bound.insert(key, bound);
         }
         Ok(prepared)
