@@ -20,6 +20,6 @@ pub fn local_addrs() -> Vec<IpAddr> {
 }
 
 /// True when `ip` belongs to this host.
-pub fn is_local(ip: &IpAddr, addrs: &[IpAddr]) -> bool {
+pub(crate) fn is_local(ip: &IpAddr, addrs: &[IpAddr]) -> bool {
     ip.is_loopback() || addrs.contains(ip)
 }

@@ -15,10 +15,10 @@ pub mod dataplane;
 pub mod error;
 pub mod health;
 pub mod host;
-pub mod metrics;
-pub mod sched;
-pub mod service;
-pub mod state;
+pub(crate) mod metrics;
+pub(crate) mod sched;
+pub(crate) mod service;
+pub(crate) mod state;
 pub mod store;
 pub mod table;
 

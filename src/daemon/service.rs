@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use crate::ctl::proto::{
-    ConnEntry, HealthState, HealthView, Netmask, Protocol, RealServerSpec, ServerView, ServiceKey,
+    ConnEntry, HealthState, HealthView, Netmask, RealServerSpec, ServerView, ServiceKey,
     ServiceSpec, ServiceView, Timeouts,
 };
 
@@ -26,36 +26,36 @@ use crate::daemon::state::shared::SharedTimeouts;
 /// Immutable runtime of one service, replaced whenever its definition or
 /// real servers change.
 #[derive(Debug)]
-pub struct ServiceRt {
-    pub spec: ServiceSpec,
-    pub servers: Vec<RealServerSpec>,
+pub(crate) struct ServiceRt {
+    pub(crate) spec: ServiceSpec,
+    pub(crate) servers: Vec<RealServerSpec>,
     /// Same order as `servers` (kernel order).
-    pub dests: Vec<Dest>,
-    pub sched: Box<dyn Scheduler>,
-    pub state: Arc<ServiceState>,
+    pub(crate) dests: Vec<Dest>,
+    pub(crate) sched: Box<dyn Scheduler>,
+    pub(crate) state: Arc<ServiceState>,
     /// `--sorry-server`, used only while no real server is available.
-    pub sorry: Option<Dest>,
+    pub(crate) sorry: Option<Dest>,
 }
 
 /// The result of scheduling one new connection.
 #[derive(Debug)]
-pub struct Pick {
-    pub index: usize,
+pub(crate) struct Pick {
+    pub(crate) index: usize,
     /// The template this connection is attached to (persistent services).
-    pub template: Option<TemplateRef>,
+    pub(crate) template: Option<TemplateRef>,
 }
 
 /// Names the template a connection is attached to. A template replaced in
 /// the meantime (its server failed or left) is not touched by the release of
 /// a connection that was attached to the old one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TemplateRef {
+pub(crate) struct TemplateRef {
     net: IpAddr,
     id: u64,
 }
 
 impl ServiceRt {
-    pub fn build(
+    pub(crate) fn build(
         spec: ServiceSpec,
         servers: Vec<RealServerSpec>,
         state: Arc<ServiceState>,
@@ -104,16 +104,8 @@ impl ServiceRt {
         }
     }
 
-    /// True when any server's slow-start ramp is still running.
-    pub fn ramping(&self) -> bool {
-        self.servers
-            .iter()
-            .zip(&self.dests)
-            .any(|(s, d)| d.weight != s.weight && !d.state.is_down())
-    }
-
     /// True when no real server can take a new connection.
-    pub fn none_available(&self) -> bool {
+    pub(crate) fn none_available(&self) -> bool {
         !self
             .dests
             .iter()
@@ -122,7 +114,7 @@ impl ServiceRt {
 
     /// Choose a real server for a new connection from `client`, honouring
     /// persistence templates; `skip` lists servers that just failed.
-    pub fn schedule(&self, client: SocketAddr, skip: &[usize]) -> Option<Pick> {
+    pub(crate) fn schedule(&self, client: SocketAddr, skip: &[usize]) -> Option<Pick> {
         let Some(timeout) = self.spec.persistent else {
             let ctx = PickCtx {
                 client,
@@ -181,7 +173,7 @@ impl ServiceRt {
     }
 
     /// A connection attached to a template ended (or failed to connect).
-    pub fn release_template(&self, r: TemplateRef, assured: bool) {
+    pub(crate) fn release_template(&self, r: TemplateRef, assured: bool) {
         let mut templates = self.state.templates.lock().expect("templates lock");
         if let Some(t) = templates.get_mut(&r.net).filter(|t| t.id == r.id) {
             t.refs = t.refs.saturating_sub(1);
@@ -192,7 +184,7 @@ impl ServiceRt {
     /// A connect through a template failed: forget the template so the
     /// client is scheduled afresh. Other connections attached to it keep
     /// running; their release no longer finds it.
-    pub fn drop_template(&self, r: TemplateRef) {
+    pub(crate) fn drop_template(&self, r: TemplateRef) {
         let mut templates = self.state.templates.lock().expect("templates lock");
         if templates.get(&r.net).is_some_and(|t| t.id == r.id) {
             templates.remove(&r.net);
@@ -200,14 +192,14 @@ impl ServiceRt {
     }
 
     /// Drop expired templates (called from the periodic tick).
-    pub fn expire_templates(&self) {
+    pub(crate) fn expire_templates(&self) {
         let now = now_ms();
         let mut templates = self.state.templates.lock().expect("templates lock");
         templates.retain(|_, t| t.expires_ms > now || t.refs > 0);
     }
 
     /// The listing view of this service.
-    pub fn view(&self, local: &dyn Fn(&IpAddr) -> bool) -> ServiceView {
+    pub(crate) fn view(&self, local: &dyn Fn(&IpAddr) -> bool) -> ServiceView {
         let now = self.state.counters.snapshot();
         let servers = self
             .servers
@@ -259,7 +251,7 @@ impl ServiceRt {
     }
 
     /// `-L -c` entries of this service: templates first, then connections.
-    pub fn connections(&self, timeouts: &SharedTimeouts, out: &mut Vec<ConnEntry>) {
+    pub(crate) fn connections(&self, timeouts: &SharedTimeouts, out: &mut Vec<ConnEntry>) {
         let now = now_ms();
         let proto = self.spec.key.proto;
         let vip = self.spec.key.addr;
@@ -295,7 +287,7 @@ impl ServiceRt {
 
 /// A connection was bound to `dest`: set OVERLOAD when the upper threshold
 /// is reached (reference §3.16).
-pub fn overload_on_bind(dest: &Dest) {
+pub(crate) fn overload_on_bind(dest: &Dest) {
     let s = &dest.state;
     if dest.u_threshold != 0 && s.active() + s.inactive() >= dest.u_threshold {
         s.overloaded.store(true, Relaxed);
@@ -304,7 +296,7 @@ pub fn overload_on_bind(dest: &Dest) {
 
 /// A connection left `dest`: clear OVERLOAD below the lower threshold, or
 /// below 75 % of the upper one when no lower threshold is set.
-pub fn overload_on_unbind(dest: &Dest) {
+pub(crate) fn overload_on_unbind(dest: &Dest) {
     let s = &dest.state;
     let total = s.active() as u64 + s.inactive() as u64;
     let (u, l) = (dest.u_threshold as u64, dest.l_threshold as u64);
@@ -321,7 +313,7 @@ pub fn overload_on_unbind(dest: &Dest) {
 }
 
 /// Apply a persistence netmask to a client address.
-pub fn mask(ip: IpAddr, m: &Netmask) -> IpAddr {
+pub(crate) fn mask(ip: IpAddr, m: &Netmask) -> IpAddr {
     match (ip, m) {
         (IpAddr::V4(a), Netmask::V4(m)) => IpAddr::V4((u32::from(a) & u32::from(*m)).into()),
         (IpAddr::V6(a), Netmask::V6(p)) => {
@@ -340,22 +332,17 @@ pub fn mask(ip: IpAddr, m: &Netmask) -> IpAddr {
 
 /// What all readers (control socket listings, the tick) see of the data plane.
 #[derive(Debug, Default)]
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     /// Creation order.
-    pub services: Vec<Arc<ServiceRt>>,
-    pub by_key: HashMap<ServiceKey, usize>,
-    pub timeouts: Timeouts,
+    pub(crate) services: Vec<Arc<ServiceRt>>,
+    pub(crate) by_key: HashMap<ServiceKey, usize>,
+    pub(crate) timeouts: Timeouts,
 }
 
 impl Snapshot {
-    pub fn get(&self, key: &ServiceKey) -> Option<&Arc<ServiceRt>> {
+    pub(crate) fn get(&self, key: &ServiceKey) -> Option<&Arc<ServiceRt>> {
         self.by_key.get(key).map(|&i| &self.services[i])
     }
-}
-
-/// Protocol helper used in logs.
-pub fn proto_name(p: Protocol) -> &'static str {
-    p.name()
 }
 
 #[cfg(test)]

@@ -5,27 +5,27 @@ use crate::ctl::proto::Request;
 
 /// Who is on the other end of a control connection.
 #[derive(Debug, Clone, Copy)]
-pub struct Peer {
-    pub uid: u32,
-    pub gid: u32,
-    pub pid: Option<i32>,
+pub(crate) struct Peer {
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
+    pub(crate) pid: Option<i32>,
 }
 
 /// Who may change the table: root, the daemon's own uid, members of `--socket-group`.
 #[derive(Debug)]
-pub struct Auth {
-    pub daemon_uid: u32,
-    pub group: Option<(String, u32)>,
+pub(crate) struct Auth {
+    pub(crate) daemon_uid: u32,
+    pub(crate) group: Option<(String, u32)>,
 }
 
 impl Auth {
     /// Root or rvsd's own uid: may set exec checks, and may use the reserved
     /// client slots.
-    pub fn is_admin(&self, peer: &Peer) -> bool {
+    pub(crate) fn is_admin(&self, peer: &Peer) -> bool {
         peer.uid == 0 || peer.uid == self.daemon_uid
     }
 
-    pub fn may_mutate(&self, peer: &Peer) -> bool {
+    pub(crate) fn may_mutate(&self, peer: &Peer) -> bool {
         if self.is_admin(peer) {
             return true;
         }
@@ -64,7 +64,7 @@ fn sets_exec(hc: &crate::ctl::proto::HealthCheck) -> bool {
 
 /// Where `req` sets an exec check: `Some(None)` in the request itself,
 /// `Some(Some(i))` in change `i` of a batch, `None` nowhere.
-pub fn exec_check_in(req: &Request) -> Option<Option<u32>> {
+pub(crate) fn exec_check_in(req: &Request) -> Option<Option<u32>> {
     match req {
         Request::AddService(spec) | Request::EditService(spec) => {
             sets_exec(&spec.health).then_some(None)
@@ -94,7 +94,7 @@ fn member_of(uid: u32, gid: u32) -> bool {
 }
 
 /// Resolve `--socket-group NAME` to its gid.
-pub fn group_gid(name: &str) -> Result<u32, String> {
+pub(crate) fn group_gid(name: &str) -> Result<u32, String> {
     match nix::unistd::Group::from_name(name) {
         Ok(Some(g)) => Ok(g.gid.as_raw()),
         Ok(None) => Err(format!(
@@ -105,7 +105,7 @@ pub fn group_gid(name: &str) -> Result<u32, String> {
 }
 
 /// The ipvsadm command a request stands for, for messages and the audit log.
-pub fn op_name(req: &Request) -> &'static str {
+pub(crate) fn op_name(req: &Request) -> &'static str {
     match req {
         Request::Hello { .. } => "hello",
         Request::AddService(_) => "add-service (-A)",

@@ -27,48 +27,49 @@ use crate::ctl::proto::{
     DaemonInfo, ErrorKind, Request, Response, TableView, PROTOCOL_VERSION, RVS_VERSION,
 };
 
-pub mod auth;
-pub mod socket;
-pub mod table_task;
+pub(crate) mod auth;
+pub(crate) mod socket;
+pub(crate) mod table_task;
 
-pub use auth::{exec_check_in, group_gid, op_name, Auth, Peer};
-pub use socket::{bind_socket, check_socket_path, default_state_dir};
-pub use table_task::{table_task, TableMsg};
+pub(crate) use auth::{exec_check_in, group_gid, op_name, Auth, Peer};
+pub use socket::default_state_dir;
+pub(crate) use socket::{bind_socket, check_socket_path};
+pub(crate) use table_task::{table_task, TableMsg};
 
 use crate::daemon::host::{is_local, local_addrs};
 use crate::daemon::service::Snapshot;
 use crate::daemon::state::events::EventLog;
 
-pub const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
+pub(crate) const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 /// Once a frame's header is in, its body must follow within this.
-pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// An answer (or a pushed update) not taken by the client within this
 /// drops the client.
-pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Control connections served at once; more are closed at accept.
-pub const MAX_CLIENTS: usize = 8192;
+pub(crate) const MAX_CLIENTS: usize = 8192;
 /// Extra slots only root and rvsd's own uid may use once the others are taken.
-pub const RESERVED_CLIENTS: usize = 32;
+pub(crate) const RESERVED_CLIENTS: usize = 32;
 /// Request bodies being read or decoded at once from clients other than
 /// root and rvsd's uid, in bytes.
-pub const BYTES_IN_FLIGHT: usize = 256 * 1024 * 1024;
+pub(crate) const BYTES_IN_FLIGHT: usize = 256 * 1024 * 1024;
 /// Largest frame from a client that may only read (its requests are tiny).
-pub const READER_MAX_FRAME: u32 = 64 * 1024;
+pub(crate) const READER_MAX_FRAME: u32 = 64 * 1024;
 
 /// The control server's limits: the constants above, except that tests may
 /// shrink the client slots and the write timeout through the environment
 /// (`RVS_TEST_CTL_MAX_CLIENTS`, `RVS_TEST_CTL_WRITE_TIMEOUT_MS`), which no
 /// documentation mentions.
 #[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    pub max_clients: usize,
-    pub reserved_clients: usize,
-    pub write_timeout: Duration,
+pub(crate) struct Limits {
+    pub(crate) max_clients: usize,
+    pub(crate) reserved_clients: usize,
+    pub(crate) write_timeout: Duration,
 }
 
 impl Limits {
-    pub fn from_env() -> Limits {
+    pub(crate) fn from_env() -> Limits {
         let num = |name: &str| {
             std::env::var(name)
                 .ok()
@@ -86,8 +87,8 @@ impl Limits {
 
 /// Static facts about this daemon for the hello.
 #[derive(Debug)]
-pub struct Meta {
-    pub started: Instant,
+pub(crate) struct Meta {
+    pub(crate) started: Instant,
 }
 
 impl Meta {
@@ -102,7 +103,7 @@ impl Meta {
 }
 
 /// Accept control clients until `stop` fires.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: UnixListener,
     tx: mpsc::Sender<TableMsg>,
     published: Arc<ArcSwap<Snapshot>>,

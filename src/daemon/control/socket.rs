@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 /// Check where the control socket goes, before rvsd touches any port:
 /// prepare its directory ([`socket_dir`]) and refuse when a live rvsd
 /// answers on it or when something other than a socket sits at the path.
-pub fn check_socket_path(path: &Path, mode: u32) -> Result<(), String> {
+pub(crate) fn check_socket_path(path: &Path, mode: u32) -> Result<(), String> {
     socket_dir(path, mode)?;
     stale_socket(path).map(|_| ())
 }
@@ -14,7 +14,7 @@ pub fn check_socket_path(path: &Path, mode: u32) -> Result<(), String> {
 /// Create the control socket: refuse when a live rvsd answers on it or the
 /// path holds anything but a socket, replace a stale socket, mode `mode`,
 /// group `--socket-group`.
-pub fn bind_socket(
+pub(crate) fn bind_socket(
     path: &Path,
     mode: u32,
     group: Option<u32>,

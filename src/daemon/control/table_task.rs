@@ -13,15 +13,15 @@ use crate::daemon::store::Store;
 use crate::daemon::table::{Change, Table, TableError, Undo};
 
 /// A mutation on its way to the table task.
-pub struct TableMsg {
-    pub req: Request,
-    pub peer: Peer,
-    pub reply: oneshot::Sender<Response>,
+pub(crate) struct TableMsg {
+    pub(crate) req: Request,
+    pub(crate) peer: Peer,
+    pub(crate) reply: oneshot::Sender<Response>,
 }
 
 /// The single owner of the table: applies mutations in arrival order, and
 /// once a second re-weighs servers in a slow-start ramp.
-pub async fn table_task(
+pub(crate) async fn table_task(
     mut table: Table,
     mut store: Store,
     mut dp: DataPlane,

@@ -3,10 +3,11 @@
 //! forwarding ([`tcp`], [`udp`]) and the few system calls std lacks
 //! ([`sys`]).
 
-pub mod reconcile;
+pub(crate) mod reconcile;
 pub mod sys;
-pub mod tcp;
-pub mod udp;
-pub mod workers;
+pub(crate) mod tcp;
+pub(crate) mod udp;
+pub(crate) mod workers;
 
-pub use reconcile::{BindError, DataPlane, PrepareError, Prepared};
+pub use reconcile::{BindError, PrepareError};
+pub(crate) use reconcile::{DataPlane, Prepared};

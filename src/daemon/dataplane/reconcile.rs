@@ -92,7 +92,7 @@ impl From<PrepareError> for TableError {
 
 /// Sockets bound by `prepare`, handed to `commit`.
 #[derive(Default)]
-pub struct Prepared {
+pub(crate) struct Prepared {
     bound: HashMap<ServiceKey, Bound>,
 }
 
@@ -172,16 +172,16 @@ fn needs_reweigh(rt: &ServiceRt) -> bool {
 }
 
 /// The data plane as seen by the table task.
-pub struct DataPlane {
+pub(crate) struct DataPlane {
     live: HashMap<ServiceKey, Live>,
     published: Arc<ArcSwap<Snapshot>>,
-    pub shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     /// The threads that run listeners and connections.
     workers: Workers,
 }
 
 impl DataPlane {
-    pub fn new(shared: Arc<Shared>, workers: Workers) -> DataPlane {
+    pub(crate) fn new(shared: Arc<Shared>, workers: Workers) -> DataPlane {
         DataPlane {
             live: HashMap::new(),
             published: Arc::new(ArcSwap::from_pointee(Snapshot::default())),
@@ -191,19 +191,19 @@ impl DataPlane {
     }
 
     /// The snapshot readers load (listings, the tick).
-    pub fn published(&self) -> Arc<ArcSwap<Snapshot>> {
+    pub(crate) fn published(&self) -> Arc<ArcSwap<Snapshot>> {
         self.published.clone()
     }
 
     /// Bind the sockets of services that `next` adds. Nothing is started.
-    pub fn prepare(&self, next: &Table) -> Result<Prepared, PrepareError> {
+    pub(crate) fn prepare(&self, next: &Table) -> Result<Prepared, PrepareError> {
         self.prepare_some(next, next.services().iter().map(|s| &s.spec.key))
     }
 
     /// [`DataPlane::prepare`] for a change that can only have added the
     /// services `candidates` (those not in `next` are skipped): costs the
     /// change, not the table.
-    pub fn prepare_some<'a>(
+    pub(crate) fn prepare_some<'a>(
         &self,
         next: &Table,
         candidates: impl IntoIterator<Item = &'a ServiceKey>,
@@ -231,7 +231,7 @@ impl DataPlane {
 
     /// Make `next` live: start new listeners, swap changed runtimes, stop
     /// removed listeners (their running connections finish on their own).
-    pub fn commit(&mut self, next: &Table, mut prepared: Prepared) {
+    pub(crate) fn commit(&mut self, next: &Table, mut prepared: Prepared) {
         self.shared.timeouts.set(next.timeouts());
         let mut changed = self.live.len() != next.services().len();
         let mut seen = HashSet::with_capacity(next.services().len());
@@ -259,7 +259,12 @@ impl DataPlane {
     /// [`DataPlane::commit`] for a change that touched only the services
     /// `touched` (added, changed or removed): costs the change, plus one
     /// copy of the published list of runtime pointers.
-    pub fn commit_some(&mut self, next: &Table, mut prepared: Prepared, touched: &[ServiceKey]) {
+    pub(crate) fn commit_some(
+        &mut self,
+        next: &Table,
+        mut prepared: Prepared,
+        touched: &[ServiceKey],
+    ) {
         self.shared.timeouts.set(next.timeouts());
         let old = self.published.load_full();
         let mut services = old.services.clone();
@@ -479,14 +484,14 @@ impl DataPlane {
     }
 
     /// Stop every listener (shutdown): running connections continue.
-    pub fn stop_all(&mut self) {
+    pub(crate) fn stop_all(&mut self) {
         for live in self.live.values_mut() {
             live.stop();
         }
     }
 
     /// Zero counters and rates of one service (and its servers) or all.
-    pub fn zero(&self, key: Option<ServiceKey>) {
+    pub(crate) fn zero(&self, key: Option<ServiceKey>) {
         let snap = self.published.load();
         for svc in snap
             .services
@@ -501,7 +506,7 @@ impl DataPlane {
     }
 
     /// Live connections and flows across the daemon.
-    pub fn live_connections(&self) -> usize {
+    pub(crate) fn live_connections(&self) -> usize {
         self.shared.live.load(Relaxed)
     }
 }

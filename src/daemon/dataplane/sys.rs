@@ -37,7 +37,7 @@ pub fn tcp_segments(sock: &impl AsRawFd) -> Option<(u64, u64)> {
 /// Bytes the kernel has received on TCP socket `sock` (`TCP_INFO`), or
 /// None if it cannot tell. Read only when a relay failed, to learn
 /// whether the real server had answered at all.
-pub fn tcp_bytes_received(sock: &impl AsRawFd) -> Option<u64> {
+pub(crate) fn tcp_bytes_received(sock: &impl AsRawFd) -> Option<u64> {
     let mut info: libc::tcp_info = unsafe {
         // SAFETY: tcp_info is a plain C struct of integers; all-zero is valid.
         std::mem::zeroed()
@@ -61,7 +61,7 @@ pub fn tcp_bytes_received(sock: &impl AsRawFd) -> Option<u64> {
 /// Give freed heap memory back to the kernel (glibc keeps it otherwise).
 /// Called after control-plane work that allocates a lot at once (a large
 /// `-R`, a listing of a huge table), never on the data path.
-pub fn trim_heap() {
+pub(crate) fn trim_heap() {
     // SAFETY: malloc_trim only walks the allocator's own free lists; it has
     // no preconditions and is safe to call at any time from any thread.
     unsafe {
@@ -71,7 +71,7 @@ pub fn trim_heap() {
 
 /// Shut the sending side of a socket down (pass a FIN on), leaving the
 /// receiving side open (half-close).
-pub fn shutdown_write(sock: &impl AsRawFd) -> std::io::Result<()> {
+pub(crate) fn shutdown_write(sock: &impl AsRawFd) -> std::io::Result<()> {
     use nix::sys::socket::{shutdown, Shutdown};
     match shutdown(sock.as_raw_fd(), Shutdown::Write) {
         Ok(()) | Err(nix::errno::Errno::ENOTCONN) => Ok(()),
@@ -82,7 +82,7 @@ pub fn shutdown_write(sock: &impl AsRawFd) -> std::io::Result<()> {
 /// send(2) with `MSG_MORE`: the kernel holds the data back for what the
 /// caller sends next, so a FIN that follows (`shutdown_write`, or close)
 /// leaves in the same segment as the data instead of one of its own.
-pub fn send_more(sock: &impl AsRawFd, buf: &[u8]) -> std::io::Result<usize> {
+pub(crate) fn send_more(sock: &impl AsRawFd, buf: &[u8]) -> std::io::Result<usize> {
     use nix::sys::socket::{send, MsgFlags};
     // (nix has no name for MSG_MORE.)
     let flags = MsgFlags::from_bits_retain(libc::MSG_MORE | libc::MSG_NOSIGNAL);
@@ -91,7 +91,7 @@ pub fn send_more(sock: &impl AsRawFd, buf: &[u8]) -> std::io::Result<usize> {
 
 /// A pipe for splice(2): bulk data moves socket → pipe → socket inside the
 /// kernel. Created only for a direction that carries bulk data.
-pub struct Pipe {
+pub(crate) struct Pipe {
     read: OwnedFd,
     write: OwnedFd,
 }
@@ -99,7 +99,7 @@ pub struct Pipe {
 impl Pipe {
     /// A non-blocking pipe, or `None` (out of descriptors, or the budget's
     /// pipes all taken): the caller keeps copying.
-    pub fn new() -> Option<Pipe> {
+    pub(crate) fn new() -> Option<Pipe> {
         if PIPES.fetch_add(1, Relaxed) >= PIPES_MAX.load(Relaxed) {
             PIPES.fetch_sub(1, Relaxed);
             return None;
@@ -114,12 +114,12 @@ impl Pipe {
     }
 
     /// Move up to `len` bytes from `sock` into the pipe; 0 at EOF.
-    pub fn fill_from(&self, sock: &impl AsFd, len: usize) -> std::io::Result<usize> {
+    pub(crate) fn fill_from(&self, sock: &impl AsFd, len: usize) -> std::io::Result<usize> {
         splice(sock.as_fd(), self.write.as_fd(), len)
     }
 
     /// Move up to `len` bytes from the pipe to `sock`.
-    pub fn drain_to(&self, sock: &impl AsFd, len: usize) -> std::io::Result<usize> {
+    pub(crate) fn drain_to(&self, sock: &impl AsFd, len: usize) -> std::io::Result<usize> {
         splice(self.read.as_fd(), sock.as_fd(), len)
     }
 }
@@ -153,14 +153,14 @@ fn splice(from: BorrowedFd<'_>, to: BorrowedFd<'_>, len: usize) -> std::io::Resu
 }
 
 /// Datagrams moved per recvmmsg(2) / sendmmsg(2).
-pub const BATCH: usize = 32;
+pub(crate) const BATCH: usize = 32;
 /// Room for one datagram: the largest UDP payload fits.
 const SLOT: usize = 65536;
 
 /// Buffers for a batch of datagrams (one per data-plane thread): `BATCH`
 /// slots of 64 KiB, allocated zeroed, so only the pages datagrams are
 /// written to take memory.
-pub struct Batch {
+pub(crate) struct Batch {
     buf: Box<[u8]>,
     lens: [usize; BATCH],
     addrs: Box<[libc::sockaddr_storage; BATCH]>,
@@ -182,10 +182,11 @@ impl Default for Batch {
 impl Batch {
     /// Receive up to `BATCH` queued datagrams from `sock` (non-blocking)
     /// with their source addresses; returns how many.
-    pub fn recv(&mut self, sock: &impl AsRawFd) -> std::io::Result<usize> {
+    pub(crate) fn recv(&mut self, sock: &impl AsRawFd) -> std::io::Result<usize> {
         // SAFETY: zeroed iovec/mmsghdr arrays are valid (null pointers,
         // zero lengths) and are filled in below before use.
         let mut iov: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
+        // SAFETY: likewise for the headers.
         let mut hdrs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
         let base = self.buf.as_mut_ptr();
         for i in 0..BATCH {
@@ -221,13 +222,13 @@ impl Batch {
     }
 
     /// Datagram `i` of the last `recv`.
-    pub fn datagram(&self, i: usize) -> &[u8] {
+    pub(crate) fn datagram(&self, i: usize) -> &[u8] {
         &self.buf[i * SLOT..i * SLOT + self.lens[i]]
     }
 
     /// Source address of datagram `i` of the last `recv` (`None` for a
     /// family other than IPv4/IPv6, or a connected socket).
-    pub fn source(&self, i: usize) -> Option<std::net::SocketAddr> {
+    pub(crate) fn source(&self, i: usize) -> Option<std::net::SocketAddr> {
         sockaddr_to_std(&self.addrs[i])
     }
 
@@ -236,7 +237,7 @@ impl Batch {
     /// datagrams went out; those before `done` are finished (sent, or
     /// dropped on an error other than EAGAIN); those from `done` on are
     /// left because the socket is full.
-    pub fn send_to(
+    pub(crate) fn send_to(
         &self,
         sock: &impl AsRawFd,
         range: std::ops::Range<usize>,
@@ -246,6 +247,7 @@ impl Batch {
         let dest = SockaddrStorage::from(to);
         // SAFETY: as in `recv`: zeroed arrays, filled in before use.
         let mut iov: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
+        // SAFETY: likewise for the headers.
         let mut hdrs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
         let (mut at, mut sent) = (range.start, 0);
         while at < range.end {
@@ -288,7 +290,7 @@ impl Batch {
 
 /// A listening socket registered with this thread's reactor, to accept
 /// from with [`accept`].
-pub fn async_listener(
+pub(crate) fn async_listener(
     listener: std::sync::Arc<std::net::TcpListener>,
 ) -> std::io::Result<tokio::io::unix::AsyncFd<std::sync::Arc<std::net::TcpListener>>> {
     // SAFETY: the listener owns its descriptor, returns that one from
@@ -303,7 +305,7 @@ pub fn async_listener(
 /// Accept the next connection on a listening socket: the socket, already
 /// non-blocking and close-on-exec (accept4(2), one call), and the client's
 /// address.
-pub fn accept(
+pub(crate) fn accept(
     listener: &impl AsRawFd,
 ) -> std::io::Result<(std::net::TcpStream, std::net::SocketAddr)> {
     use std::os::fd::FromRawFd;
@@ -370,7 +372,7 @@ fn sockaddr_to_std(ss: &libc::sockaddr_storage) -> Option<std::net::SocketAddr> 
 
 /// Start a non-blocking TCP connect to `addr` from a new socket with
 /// `TCP_NODELAY` set. Returns the socket, connecting (or connected).
-pub fn connect_start(addr: std::net::SocketAddr) -> std::io::Result<std::net::TcpStream> {
+pub(crate) fn connect_start(addr: std::net::SocketAddr) -> std::io::Result<std::net::TcpStream> {
     use nix::sys::socket::{
         connect, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType, SockaddrStorage,
     };

@@ -43,7 +43,7 @@ struct Flow {
 }
 
 /// Receive loop of one UDP virtual service.
-pub async fn run_listener(
+pub(crate) async fn run_listener(
     sock: std::net::UdpSocket,
     slot: Arc<ArcSwap<ServiceRt>>,
     shared: Arc<Shared>,

@@ -19,14 +19,14 @@ use crate::daemon::state::threads::{self};
 
 /// A connection's task, handed by the thread that accepted it to the
 /// thread that is to run it.
-pub type Task = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+pub(crate) type Task = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 /// Where the accepts of other threads leave connections for each thread.
 /// A task of the thread's own drains its inbox when woken; one wake serves
 /// every connection left before the task runs, so a burst of hand-offs
 /// costs one cross-thread wake-up, not one each (`Handle::spawn` would
 /// write the thread's eventfd for every one).
-pub struct Inboxes {
+pub(crate) struct Inboxes {
     slots: Box<[Inbox]>,
 }
 
@@ -37,7 +37,7 @@ struct Inbox {
 
 impl Inboxes {
     /// Leave `task` for `thread` to run.
-    pub fn hand(&self, thread: usize, task: Task) {
+    pub(crate) fn hand(&self, thread: usize, task: Task) {
         let inbox = &self.slots[thread];
         // Fails only once the thread ended: the task (its connection) is
         // dropped, as the thread's own would be.
@@ -58,7 +58,7 @@ async fn drain(rx: mpsc::Receiver<Task>, wake: Arc<Notify>) {
 }
 
 /// The running data-plane threads.
-pub struct Workers {
+pub(crate) struct Workers {
     handles: Vec<Handle>,
     inboxes: Arc<Inboxes>,
     stops: Vec<oneshot::Sender<()>>,
@@ -66,7 +66,7 @@ pub struct Workers {
 
 impl Workers {
     /// Start `n` threads (at least one), each with its runtime.
-    pub fn start(n: usize) -> std::io::Result<Workers> {
+    pub(crate) fn start(n: usize) -> std::io::Result<Workers> {
         let mut handles = Vec::with_capacity(n);
         let mut stops = Vec::with_capacity(n);
         let mut slots = Vec::with_capacity(n);
@@ -114,17 +114,17 @@ impl Workers {
     }
 
     /// How many threads run the data plane (at least one).
-    pub fn threads(&self) -> usize {
+    pub(crate) fn threads(&self) -> usize {
         self.handles.len()
     }
 
     /// The runtimes, one per thread, in order.
-    pub fn handles(&self) -> &[Handle] {
+    pub(crate) fn handles(&self) -> &[Handle] {
         &self.handles
     }
 
     /// The threads' inboxes, in the same order.
-    pub fn inboxes(&self) -> &Arc<Inboxes> {
+    pub(crate) fn inboxes(&self) -> &Arc<Inboxes> {
         &self.inboxes
     }
 }

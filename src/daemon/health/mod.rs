@@ -26,12 +26,12 @@ use crate::ctl::proto::{
     CheckKind, HealthEvent, HealthState, Protocol, RealServerSpec, ServiceKey, ServiceSpec,
 };
 
-pub mod passive;
-pub mod probes;
+pub(crate) mod passive;
+pub(crate) mod probes;
 
-pub use probes::{
-    describe_io, is_local_error, local_error, local_errors, local_hint, parse_http_response, probe,
-    Failure,
+pub use probes::parse_http_response;
+pub(crate) use probes::{
+    describe_io, is_local_error, local_error, local_errors, local_hint, probe, Failure,
 };
 
 use crate::daemon::state::events::EventLog;
@@ -39,27 +39,27 @@ use crate::daemon::state::server::ServerState;
 
 /// A health check with every default resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Check {
-    pub kind: CheckKind,
-    pub interval: Duration,
-    pub timeout: Duration,
-    pub rise: u32,
-    pub fall: u32,
-    pub jitter: Duration,
-    pub target: SocketAddr,
-    pub initial_up: bool,
-    pub http_path: String,
-    pub http_host: Option<String>,
-    pub http_status: (u16, u16),
-    pub http_body: Option<String>,
-    pub exec: String,
-    pub udp_send: String,
-    pub udp_expect: Option<String>,
+pub(crate) struct Check {
+    pub(crate) kind: CheckKind,
+    pub(crate) interval: Duration,
+    pub(crate) timeout: Duration,
+    pub(crate) rise: u32,
+    pub(crate) fall: u32,
+    pub(crate) jitter: Duration,
+    pub(crate) target: SocketAddr,
+    pub(crate) initial_up: bool,
+    pub(crate) http_path: String,
+    pub(crate) http_host: Option<String>,
+    pub(crate) http_status: (u16, u16),
+    pub(crate) http_body: Option<String>,
+    pub(crate) exec: String,
+    pub(crate) udp_send: String,
+    pub(crate) udp_expect: Option<String>,
 }
 
 impl Check {
     /// The check in words, for listings.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self.kind {
             CheckKind::Http => format!("http GET {}", self.http_path),
             CheckKind::Exec => "exec".to_string(),
@@ -72,7 +72,7 @@ impl Check {
 /// defaults over rvs's defaults (TCP services: `tcp_default`, normally a
 /// TCP connect, every 2 s, timeout 1 s, fall 3, rise 2; UDP services: none
 /// unless configured).
-pub fn resolve(svc: &ServiceSpec, srv: &RealServerSpec, tcp_default: CheckKind) -> Check {
+pub(crate) fn resolve(svc: &ServiceSpec, srv: &RealServerSpec, tcp_default: CheckKind) -> Check {
     let h = srv.health.over(&svc.health);
     let default_kind = match svc.key.proto {
         Protocol::Tcp => tcp_default,
@@ -110,7 +110,7 @@ pub(crate) fn unix_ms() -> u64 {
 
 /// Set a server up or down; on a change log it once and record an event.
 /// Returns true when the state changed.
-pub fn mark(
+pub(crate) fn mark(
     events: &EventLog,
     svc: ServiceKey,
     addr: SocketAddr,
@@ -155,7 +155,7 @@ pub fn mark(
 }
 
 /// Run `check` for one real server until `stop` fires.
-pub async fn run(
+pub(crate) async fn run(
     check: Check,
     svc: ServiceKey,
     addr: SocketAddr,

@@ -19,7 +19,7 @@ use crate::daemon::state::shared::Shared;
 /// A connect to the server succeeded: its run of failed connects ends.
 /// (It does not bring a down server back: only its check does, so that a
 /// server whose port accepts but which fails its requests stays out.)
-pub fn note_connected(dest: &Dest) {
+pub(crate) fn note_connected(dest: &Dest) {
     // Read first: the line is shared by every thread, and it is zero in
     // the usual case.
     if dest.state.connect_failures.load(Relaxed) != 0 {
@@ -28,7 +28,7 @@ pub fn note_connected(dest: &Dest) {
 }
 
 /// How a relayed connection ended, as far as the server's health goes.
-pub enum End {
+pub(crate) enum End {
     /// Both directions finished (even if the server closed without a
     /// byte): the server did its part, and its run of failures ends.
     Clean,
@@ -44,7 +44,7 @@ pub enum End {
 /// Passive health from how a connection ended: `--fail-after` connections
 /// in a row that the server reset before answering take it out, like as
 /// many failed connects; a clean end breaks the run.
-pub fn note_end(rt: &ServiceRt, index: usize, end: End, shared: &Arc<Shared>) {
+pub(crate) fn note_end(rt: &ServiceRt, index: usize, end: End, shared: &Arc<Shared>) {
     let dest = &rt.dests[index];
     let unanswered = &dest.state.unanswered;
     match end {
@@ -70,7 +70,7 @@ pub fn note_end(rt: &ServiceRt, index: usize, end: End, shared: &Arc<Shared>) {
 /// `run`) the server is marked down at once. Its own active check brings
 /// it back (after `rise` successes); without one, a background TCP probe
 /// does.
-pub fn note_failure(
+pub(crate) fn note_failure(
     rt: &ServiceRt,
     index: usize,
     run: &std::sync::atomic::AtomicU32,

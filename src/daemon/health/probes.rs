@@ -11,7 +11,7 @@ use super::{unix_ms, Check};
 
 /// Why a probe did not pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Failure {
+pub(crate) enum Failure {
     /// The server failed the check (reason in words).
     Server(String),
     /// This host lacked a resource to run the probe: says nothing about
@@ -29,7 +29,7 @@ impl From<String> for Failure {
 /// (EMFILE, ENFILE), socket buffers (ENOBUFS), memory (ENOMEM), epoll
 /// watches (ENOSPC) or ephemeral ports (EADDRNOTAVAIL on connect) —
 /// rather than that the other side failed.
-pub fn is_local_error(e: &std::io::Error) -> bool {
+pub(crate) fn is_local_error(e: &std::io::Error) -> bool {
     matches!(
         e.raw_os_error(),
         Some(
@@ -60,14 +60,14 @@ static LOCAL_LOGGED_MS: AtomicU64 = AtomicU64::new(0);
 static LOCAL_UNLOGGED: AtomicU64 = AtomicU64::new(0);
 
 /// Local resource errors met so far (upstream connects, health probes).
-pub fn local_errors() -> u64 {
+pub(crate) fn local_errors() -> u64 {
     LOCAL_ERRORS.load(Relaxed)
 }
 
 /// Count a local resource error met by `what` (e.g. "connect to a real
 /// server") toward `server`; logged at most once a second, with how many
 /// went unlogged before it.
-pub fn local_error(
+pub(crate) fn local_error(
     what: &str,
     server: SocketAddr,
     error: &dyn std::fmt::Display,
@@ -95,7 +95,7 @@ pub fn local_error(
 }
 
 /// What to do about local error `e`, in words for the log.
-pub fn local_hint(e: &std::io::Error) -> &'static str {
+pub(crate) fn local_hint(e: &std::io::Error) -> &'static str {
     match e.raw_os_error() {
         Some(libc::EMFILE) => {
             "raise rvsd's open-file limit (LimitNOFILE) or lower --max-connections"
@@ -111,7 +111,7 @@ pub fn local_hint(e: &std::io::Error) -> &'static str {
 }
 
 /// One probe: `Ok(what passed)` or why not.
-pub async fn probe(check: &Check) -> Result<String, Failure> {
+pub(crate) async fn probe(check: &Check) -> Result<String, Failure> {
     let secs = check.timeout.as_secs_f64();
     let timed_out = || format!("timeout after {} s", trim_float(secs));
     match check.kind {
@@ -143,7 +143,7 @@ fn trim_float(v: f64) -> String {
 }
 
 /// An I/O error in the words listings use.
-pub fn describe_io(e: &std::io::Error) -> String {
+pub(crate) fn describe_io(e: &std::io::Error) -> String {
     io_reason(e)
 }
 

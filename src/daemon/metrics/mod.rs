@@ -34,7 +34,7 @@ use tokio::sync::{watch, Notify, Semaphore};
 
 mod render;
 
-pub use render::render;
+pub(crate) use render::render;
 use render::{render_budget, render_listener};
 
 use crate::daemon::service::Snapshot;
@@ -42,15 +42,15 @@ use crate::daemon::state::shared::Shared;
 
 /// Connections served at once; more are closed as soon as they are
 /// accepted (and counted in `rvs_metrics_connections_refused_total`).
-pub const MAX_CONNECTIONS: usize = 64;
+pub(crate) const MAX_CONNECTIONS: usize = 64;
 /// A request's header must arrive within this (also the keep-alive idle
 /// timeout: hyper arms it whenever it waits for a header).
-pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// A write that makes no progress for this long ends the connection.
-pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// After this a connection is shut down gracefully (the answer in
 /// progress completes, within [`WRITE_TIMEOUT`] more).
-pub const MAX_LIFETIME: Duration = Duration::from_secs(60);
+pub(crate) const MAX_LIFETIME: Duration = Duration::from_secs(60);
 /// Read buffer of a connection (hyper's default is ~400 KB).
 const MAX_BUF: usize = 16 * 1024;
 /// At most one warning about refused connections or accept errors per this.
@@ -70,7 +70,7 @@ const MAX_BODIES: usize = 4;
 const BACKLOG: u32 = 1024;
 
 /// Bind the metrics listener (so a bad address fails at start).
-pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, String> {
+pub(crate) async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, String> {
     let socket = if addr.is_ipv4() {
         tokio::net::TcpSocket::new_v4()
     } else {
@@ -88,7 +88,7 @@ pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, String> {
 /// Serve `/metrics` on a thread of its own (a current-thread runtime), so
 /// that neither scrapes nor rendering take time from the control runtime,
 /// until `stop` fires.
-pub fn start(
+pub(crate) fn start(
     listener: tokio::net::TcpListener,
     published: Arc<ArcSwap<Snapshot>>,
     shared: Arc<Shared>,

@@ -104,7 +104,7 @@ pub(super) fn render_budget(out: &mut String, shared: &Shared) {
 }
 
 /// The whole exposition text for one snapshot.
-pub fn render(snap: &Snapshot, loads: &Loads, started: Instant) -> String {
+pub(crate) fn render(snap: &Snapshot, loads: &Loads, started: Instant) -> String {
     let mut out = String::with_capacity(4096 + snap.services.len() * 2048);
     let mut f = Family { out: &mut out };
     f.head("rvs_build_info", "gauge", "Version of this rvsd.");

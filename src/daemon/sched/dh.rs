@@ -15,13 +15,13 @@ const TAB_BITS: u32 = 8;
 const TAB_SIZE: usize = 1 << TAB_BITS;
 
 #[derive(Debug)]
-pub struct Dh {
+pub(crate) struct Dh {
     /// Bucket → index in `dests`; empty when there are no servers.
     buckets: Vec<u32>,
 }
 
 impl Dh {
-    pub fn new(dests: &[Dest]) -> Dh {
+    pub(crate) fn new(dests: &[Dest]) -> Dh {
         let n = dests.len();
         let buckets = if n == 0 {
             Vec::new()

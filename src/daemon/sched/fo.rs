@@ -8,7 +8,7 @@
 use super::{Dest, PickCtx, Scheduler};
 
 #[derive(Debug)]
-pub struct Fo;
+pub(crate) struct Fo;
 
 impl Scheduler for Fo {
     fn pick(&self, dests: &[Dest], ctx: &PickCtx<'_>) -> Option<usize> {

@@ -31,7 +31,7 @@ use super::util::{lblc_overloaded, wlc_walk};
 use super::{Carry, CarryInner, Dest, PickCtx, Scheduler};
 
 /// `lblc_expiration` / `lblcr_expiration` default.
-pub const EXPIRATION: Duration = Duration::from_secs(24 * 60 * 60);
+pub(crate) const EXPIRATION: Duration = Duration::from_secs(24 * 60 * 60);
 const FULL_GC_EVERY: Duration = Duration::from_secs(30 * 60);
 const OVERFLOW_GC_EVERY: Duration = Duration::from_secs(60);
 const ENTRY_TIMEOUT: Duration = Duration::from_secs(6 * 60);
@@ -41,21 +41,21 @@ const HARD_CAP: usize = MAX_ENTRIES * 8;
 
 /// One table entry: last use and the value (a server, or a server set).
 #[derive(Debug)]
-pub struct Slot<V> {
-    pub lastuse: Instant,
-    pub val: V,
+pub(crate) struct Slot<V> {
+    pub(crate) lastuse: Instant,
+    pub(crate) val: V,
 }
 
 /// Destination IP → `V`, with the lazy expiry described above.
 #[derive(Debug)]
-pub struct Cache<V> {
-    pub map: HashMap<IpAddr, Slot<V>>,
+pub(crate) struct Cache<V> {
+    pub(crate) map: HashMap<IpAddr, Slot<V>>,
     next_full_gc: Instant,
     next_overflow_gc: Instant,
 }
 
 impl<V> Cache<V> {
-    pub fn new() -> Cache<V> {
+    pub(crate) fn new() -> Cache<V> {
         let now = Instant::now();
         Cache {
             map: HashMap::new(),
@@ -65,7 +65,7 @@ impl<V> Cache<V> {
     }
 
     /// Run whichever expiry pass is due.
-    pub fn maintain(&mut self, now: Instant) {
+    pub(crate) fn maintain(&mut self, now: Instant) {
         if now >= self.next_full_gc {
             self.map
                 .retain(|_, s| now.duration_since(s.lastuse) <= EXPIRATION);
@@ -89,7 +89,7 @@ impl<V> Cache<V> {
     }
 
     /// Create or replace the entry for `key` (unless the table is full).
-    pub fn insert(&mut self, key: IpAddr, now: Instant, val: V) {
+    pub(crate) fn insert(&mut self, key: IpAddr, now: Instant, val: V) {
         if self.map.len() < HARD_CAP || self.map.contains_key(&key) {
             self.map.insert(key, Slot { lastuse: now, val });
         }
@@ -97,11 +97,15 @@ impl<V> Cache<V> {
 }
 
 /// The lblc table: destination IP → server address.
-pub type Table = Cache<SocketAddr>;
+pub(crate) type Table = Cache<SocketAddr>;
 
 /// Index of `addr` in `dests` (the kernel's AVAILABLE test), using the
 /// index map made at build time.
-pub fn find(index: &HashMap<SocketAddr, usize>, dests: &[Dest], addr: SocketAddr) -> Option<usize> {
+pub(crate) fn find(
+    index: &HashMap<SocketAddr, usize>,
+    dests: &[Dest],
+    addr: SocketAddr,
+) -> Option<usize> {
     index
         .get(&addr)
         .copied()
@@ -109,13 +113,13 @@ pub fn find(index: &HashMap<SocketAddr, usize>, dests: &[Dest], addr: SocketAddr
 }
 
 #[derive(Debug)]
-pub struct Lblc {
+pub(crate) struct Lblc {
     index: HashMap<SocketAddr, usize>,
     table: Arc<Mutex<Table>>,
 }
 
 impl Lblc {
-    pub fn new(dests: &[Dest], table: Option<Arc<Mutex<Table>>>) -> Lblc {
+    pub(crate) fn new(dests: &[Dest], table: Option<Arc<Mutex<Table>>>) -> Lblc {
         Lblc {
             index: dests.iter().enumerate().map(|(i, d)| (d.addr, i)).collect(),
             table: table.unwrap_or_else(|| Arc::new(Mutex::new(Cache::new()))),

@@ -31,7 +31,7 @@ use super::{Carry, CarryInner, Dest, PickCtx, Scheduler};
 /// A destination set: members (front = most recently added) and the time
 /// of the last insertion or removal.
 #[derive(Debug)]
-pub struct DestSet {
+pub(crate) struct DestSet {
     members: Vec<SocketAddr>,
     lastmod: Instant,
 }
@@ -47,16 +47,16 @@ impl DestSet {
 }
 
 /// The lblcr table: destination IP → server set.
-pub type Table = Cache<DestSet>;
+pub(crate) type Table = Cache<DestSet>;
 
 #[derive(Debug)]
-pub struct Lblcr {
+pub(crate) struct Lblcr {
     index: HashMap<SocketAddr, usize>,
     table: Arc<Mutex<Table>>,
 }
 
 impl Lblcr {
-    pub fn new(dests: &[Dest], table: Option<Arc<Mutex<Table>>>) -> Lblcr {
+    pub(crate) fn new(dests: &[Dest], table: Option<Arc<Mutex<Table>>>) -> Lblcr {
         Lblcr {
             index: dests.iter().enumerate().map(|(i, d)| (d.addr, i)).collect(),
             table: table.unwrap_or_else(|| Arc::new(Mutex::new(Cache::new()))),

@@ -8,7 +8,7 @@
 use super::{Dest, PickCtx, Scheduler};
 
 #[derive(Debug)]
-pub struct Lc;
+pub(crate) struct Lc;
 
 impl Scheduler for Lc {
     fn pick(&self, dests: &[Dest], ctx: &PickCtx<'_>) -> Option<usize> {

@@ -23,15 +23,15 @@ use super::util::{fold_ip, gcd, hsiphash_u32, unavailable};
 use super::{Dest, PickCtx, Scheduler};
 
 /// Table size M.
-pub const M: usize = 4093;
+pub(crate) const M: usize = 4093;
 /// `IP_VS_MH_TAB_BITS` (`CONFIG_IP_VS_MH_TAB_INDEX / 2`).
 const TAB_BITS: u32 = 6;
-pub const KEY1: u64 = 2_654_435_761;
-pub const KEY2: u64 = 2_654_446_892;
+pub(crate) const KEY1: u64 = 2_654_435_761;
+pub(crate) const KEY2: u64 = 2_654_446_892;
 const EMPTY: u16 = u16::MAX;
 
 #[derive(Debug)]
-pub struct Mh {
+pub(crate) struct Mh {
     /// Slot → index in `dests` (`EMPTY` only when the table is empty).
     lookup: Vec<u16>,
     fallback: bool,
@@ -44,7 +44,7 @@ fn fls(x: u32) -> u32 {
 }
 
 impl Mh {
-    pub fn new(dests: &[Dest], fallback: bool, port: bool) -> Mh {
+    pub(crate) fn new(dests: &[Dest], fallback: bool, port: bool) -> Mh {
         Mh {
             lookup: populate(dests),
             fallback,

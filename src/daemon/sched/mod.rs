@@ -32,32 +32,32 @@ mod rr;
 mod sed;
 mod sh;
 mod twos;
-pub mod util;
+pub(crate) mod util;
 mod wlc;
 mod wrr;
 
 /// What a scheduler sees of one real server.
 #[derive(Debug, Clone)]
-pub struct Dest {
-    pub addr: SocketAddr,
+pub(crate) struct Dest {
+    pub(crate) addr: SocketAddr,
     /// Configured weight (0 = quiesced).
-    pub weight: u32,
+    pub(crate) weight: u32,
     /// Last non-zero weight (used by mh so that quiescing keeps the table).
-    pub last_weight: u32,
-    pub u_threshold: u32,
-    pub l_threshold: u32,
-    pub state: Arc<ServerState>,
+    pub(crate) last_weight: u32,
+    pub(crate) u_threshold: u32,
+    pub(crate) l_threshold: u32,
+    pub(crate) state: Arc<ServerState>,
 }
 
 impl Dest {
-    /// A real server with state of its own (counters in one part: for
-    /// tests; the data plane builds its `Dest`s from the table).
-    pub fn new(addr: SocketAddr, weight: u32) -> Dest {
+    /// A real server with state of its own (counters in one part).
+    #[cfg(test)]
+    pub(crate) fn new(addr: SocketAddr, weight: u32) -> Dest {
         Dest::with_state(addr, weight, Arc::new(ServerState::new(1)))
     }
 
     /// A real server with the given state.
-    pub fn with_state(addr: SocketAddr, weight: u32, state: Arc<ServerState>) -> Dest {
+    pub(crate) fn with_state(addr: SocketAddr, weight: u32, state: Arc<ServerState>) -> Dest {
         Dest {
             addr,
             weight,
@@ -68,7 +68,7 @@ impl Dest {
         }
     }
     /// `active * 256 + inactive`.
-    pub fn overhead(&self) -> u64 {
+    pub(crate) fn overhead(&self) -> u64 {
         self.state.overhead()
     }
 }
@@ -76,16 +76,16 @@ impl Dest {
 /// Per-pick context: who connects, to which virtual address, and which
 /// servers must not be chosen this time (they just failed a connect).
 #[derive(Debug, Clone, Copy)]
-pub struct PickCtx<'a> {
-    pub client: SocketAddr,
-    pub vip: SocketAddr,
-    pub skip: &'a [usize],
+pub(crate) struct PickCtx<'a> {
+    pub(crate) client: SocketAddr,
+    pub(crate) vip: SocketAddr,
+    pub(crate) skip: &'a [usize],
 }
 
 impl PickCtx<'_> {
     /// The kernel's OVERLOAD test, widened: overloaded, marked down, or
     /// excluded for this pick. Every scheduler treats these as unavailable.
-    pub fn blocked(&self, dests: &[Dest], i: usize) -> bool {
+    pub(crate) fn blocked(&self, dests: &[Dest], i: usize) -> bool {
         dests[i].state.is_overloaded() || self.excluded(dests, i)
     }
 
@@ -94,13 +94,13 @@ impl PickCtx<'_> {
     /// cached server).
     ///
     /// [`blocked`]: PickCtx::blocked
-    pub fn excluded(&self, dests: &[Dest], i: usize) -> bool {
+    pub(crate) fn excluded(&self, dests: &[Dest], i: usize) -> bool {
         dests[i].state.is_down() || self.skip.contains(&i)
     }
 }
 
 /// A built scheduler for one service.
-pub trait Scheduler: Send + Sync + std::fmt::Debug {
+pub(crate) trait Scheduler: Send + Sync + std::fmt::Debug {
     /// Choose a real server (index into `dests`) for a new connection, or
     /// `None` when no server is available.
     fn pick(&self, dests: &[Dest], ctx: &PickCtx<'_>) -> Option<usize>;
@@ -115,7 +115,7 @@ pub trait Scheduler: Send + Sync + std::fmt::Debug {
 
 /// Opaque scheduler state carried across a rebuild (see [`Scheduler::carry`]).
 #[derive(Debug)]
-pub struct Carry(CarryInner);
+pub(crate) struct Carry(CarryInner);
 
 #[derive(Debug)]
 enum CarryInner {
@@ -128,13 +128,13 @@ enum CarryInner {
 }
 
 /// True when `name` is a scheduler rvsd implements.
-pub fn exists(name: &str) -> bool {
+pub(crate) fn exists(name: &str) -> bool {
     crate::ctl::proto::SCHEDULERS.contains(&name)
 }
 
 /// Build the scheduler `name` for `dests` with `-b` flags `flags`.
 /// Returns `None` for an unknown name.
-pub fn build(name: &str, flags: u32, dests: &[Dest]) -> Option<Box<dyn Scheduler>> {
+pub(crate) fn build(name: &str, flags: u32, dests: &[Dest]) -> Option<Box<dyn Scheduler>> {
     build_with(name, flags, dests, None)
 }
 
@@ -144,7 +144,7 @@ pub fn build(name: &str, flags: u32, dests: &[Dest]) -> Option<Box<dyn Scheduler
 /// wrr resets its cursor and recomputes `di`/`mw` but adjusts the old `cw`
 /// (§3.2), lblc/lblcr keep their tables. State of a different scheduler
 /// kind is ignored.
-pub fn rebuild(
+pub(crate) fn rebuild(
     prev: &dyn Scheduler,
     name: &str,
     flags: u32,

@@ -10,7 +10,7 @@ use super::util::beats;
 use super::{Dest, PickCtx, Scheduler};
 
 #[derive(Debug)]
-pub struct Nq;
+pub(crate) struct Nq;
 
 impl Scheduler for Nq {
     fn pick(&self, dests: &[Dest], ctx: &PickCtx<'_>) -> Option<usize> {

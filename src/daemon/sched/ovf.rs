@@ -9,7 +9,7 @@
 use super::{Dest, PickCtx, Scheduler};
 
 #[derive(Debug)]
-pub struct Ovf;
+pub(crate) struct Ovf;
 
 impl Scheduler for Ovf {
     fn pick(&self, dests: &[Dest], ctx: &PickCtx<'_>) -> Option<usize> {

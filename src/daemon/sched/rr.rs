@@ -22,7 +22,7 @@ use super::{Carry, CarryInner, Dest, PickCtx, Scheduler};
 const HEAD: usize = usize::MAX;
 
 #[derive(Debug)]
-pub struct Rr {
+pub(crate) struct Rr {
     /// Index in `dests` of the last picked server, or [`HEAD`]. Moved by
     /// compare-and-swap: picks on different threads take no lock, and each
     /// one continues from the pick before it, as under the kernel's lock.
@@ -34,7 +34,7 @@ pub struct Rr {
 impl Rr {
     /// For `dests`, continuing after `cursor` (the previous build's last
     /// pick) if that server is still in the list, else from the head.
-    pub fn new(dests: &[Dest], cursor: Option<SocketAddr>) -> Rr {
+    pub(crate) fn new(dests: &[Dest], cursor: Option<SocketAddr>) -> Rr {
         let at = cursor.and_then(|a| dests.iter().position(|d| d.addr == a));
         Rr {
             cursor: AtomicUsize::new(at.unwrap_or(HEAD)),

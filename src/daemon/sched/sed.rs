@@ -10,12 +10,12 @@ use super::util::wlc_walk;
 use super::{Dest, PickCtx, Scheduler};
 
 /// `ip_vs_sed_dest_overhead`: expected delay numerator.
-pub fn sed_overhead(d: &Dest) -> u64 {
+pub(crate) fn sed_overhead(d: &Dest) -> u64 {
     d.state.active() as u64 + 1
 }
 
 #[derive(Debug)]
-pub struct Sed;
+pub(crate) struct Sed;
 
 impl Scheduler for Sed {
     fn pick(&self, dests: &[Dest], ctx: &PickCtx<'_>) -> Option<usize> {

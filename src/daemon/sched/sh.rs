@@ -20,7 +20,7 @@ const TAB_BITS: u32 = 8;
 const TAB_SIZE: usize = 1 << TAB_BITS;
 
 #[derive(Debug)]
-pub struct Sh {
+pub(crate) struct Sh {
     /// Bucket → index in `dests`; empty when there are no servers.
     buckets: Vec<u32>,
     fallback: bool,
@@ -28,7 +28,7 @@ pub struct Sh {
 }
 
 impl Sh {
-    pub fn new(dests: &[Dest], fallback: bool, port: bool) -> Sh {
+    pub(crate) fn new(dests: &[Dest], fallback: bool, port: bool) -> Sh {
         let mut buckets = Vec::new();
         if !dests.is_empty() {
             buckets.reserve(TAB_SIZE);

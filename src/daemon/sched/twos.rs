@@ -23,7 +23,7 @@ use super::{Dest, PickCtx, Scheduler};
 const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
 
 #[derive(Debug)]
-pub struct Twos {
+pub(crate) struct Twos {
     state: AtomicU64,
 }
 
@@ -35,7 +35,7 @@ fn mix(mut z: u64) -> u64 {
 }
 
 impl Twos {
-    pub fn new(dests: &[Dest]) -> Twos {
+    pub(crate) fn new(dests: &[Dest]) -> Twos {
         static INSTANCE: AtomicU64 = AtomicU64::new(0);
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -47,7 +47,7 @@ impl Twos {
         Twos::with_seed(seed)
     }
 
-    pub fn with_seed(seed: u64) -> Twos {
+    pub(crate) fn with_seed(seed: u64) -> Twos {
         Twos {
             state: AtomicU64::new(seed),
         }

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use super::{Dest, PickCtx};
 
 /// Kernel `hash_32(v, bits)`: multiplicative hash with `GOLDEN_RATIO_32`.
-pub fn hash_32(v: u32, bits: u32) -> u32 {
+pub(crate) fn hash_32(v: u32, bits: u32) -> u32 {
     v.wrapping_mul(0x61C8_8647) >> (32 - bits)
 }
 
@@ -15,7 +15,7 @@ pub fn hash_32(v: u32, bits: u32) -> u32 {
 /// XOR of its four 32-bit words (each taken host order; XOR commutes with the
 /// byte swap, so this equals `ntohl(w0 ^ w1 ^ w2 ^ w3)`). IPv4-mapped IPv6
 /// addresses count as IPv4.
-pub fn fold_ip(ip: IpAddr) -> u32 {
+pub(crate) fn fold_ip(ip: IpAddr) -> u32 {
     match ip {
         IpAddr::V4(v4) => u32::from(v4),
         // A dual-stack socket shows IPv4 clients as ::ffff:a.b.c.d; the
@@ -34,7 +34,7 @@ pub fn fold_ip(ip: IpAddr) -> u32 {
 /// best (`best_oh`, `best_w`): `overhead(best)*w(d) > overhead(d)*w(best)`.
 /// The kernel does this in signed 64-bit; 128-bit gives the same answer
 /// wherever the kernel's product does not overflow.
-pub fn beats(best_oh: u64, best_w: u32, d_oh: u64, d_w: u32) -> bool {
+pub(crate) fn beats(best_oh: u64, best_w: u32, d_oh: u64, d_w: u32) -> bool {
     (best_oh as u128) * (d_w as u128) > (d_oh as u128) * (best_w as u128)
 }
 
@@ -42,7 +42,11 @@ pub fn beats(best_oh: u64, best_w: u32, d_oh: u64, d_w: u32) -> bool {
 /// the first non-blocked server with weight > 0 is the initial best, then
 /// every later non-blocked server that [`beats`] it replaces it (weight-0
 /// servers cannot win). `oh` is the load measure (overhead, or active+1).
-pub fn wlc_walk(dests: &[Dest], ctx: &PickCtx<'_>, oh: impl Fn(&Dest) -> u64) -> Option<usize> {
+pub(crate) fn wlc_walk(
+    dests: &[Dest],
+    ctx: &PickCtx<'_>,
+    oh: impl Fn(&Dest) -> u64,
+) -> Option<usize> {
     let first = (0..dests.len()).find(|&i| !ctx.blocked(dests, i) && dests[i].weight > 0)?;
     let (mut best, mut loh) = (first, oh(&dests[first]));
     for i in first + 1..dests.len() {
@@ -60,7 +64,7 @@ pub fn wlc_walk(dests: &[Dest], ctx: &PickCtx<'_>, oh: impl Fn(&Dest) -> u64) ->
 
 /// lblc/lblcr "overloaded": `active(d) > weight(d)` while some server of the
 /// service has `active*2 < weight` (i.e. there is a clearly better place).
-pub fn lblc_overloaded(dests: &[Dest], i: usize) -> bool {
+pub(crate) fn lblc_overloaded(dests: &[Dest], i: usize) -> bool {
     let d = &dests[i];
     d.state.active() as u64 > d.weight as u64
         && dests
@@ -69,12 +73,12 @@ pub fn lblc_overloaded(dests: &[Dest], i: usize) -> bool {
 }
 
 /// dh/sh/mh "unavailable": weight 0 or blocked (OVERLOAD widened).
-pub fn unavailable(dests: &[Dest], ctx: &PickCtx<'_>, i: usize) -> bool {
+pub(crate) fn unavailable(dests: &[Dest], ctx: &PickCtx<'_>, i: usize) -> bool {
     dests[i].weight == 0 || ctx.blocked(dests, i)
 }
 
 /// Greatest common divisor (`gcd(0, x) = x`).
-pub fn gcd(mut a: u32, mut b: u32) -> u32 {
+pub(crate) fn gcd(mut a: u32, mut b: u32) -> u32 {
     while b != 0 {
         (a, b) = (b, a % b);
     }
@@ -88,7 +92,7 @@ const SIP3: u64 = 0x7465_6462_7974_6573;
 
 /// Kernel `hsiphash(&v, 4, {k, k})` on a 64-bit kernel: SipHash-1-3 of the
 /// 4-byte little-endian `v` with key words `k0 = k1 = k`, truncated to 32 bits.
-pub fn hsiphash_u32(v: u32, k: u64) -> u32 {
+pub(crate) fn hsiphash_u32(v: u32, k: u64) -> u32 {
     let mut s = [SIP0 ^ k, SIP1 ^ k, SIP2 ^ k, SIP3 ^ k];
     let b = (4u64 << 56) | v as u64;
     s[3] ^= b;
@@ -117,7 +121,7 @@ fn sipround(s: &mut [u64; 4]) {
 
 /// Fixtures for the schedulers' unit tests.
 #[cfg(test)]
-pub mod testing {
+pub(crate) mod testing {
     use std::net::{Ipv4Addr, SocketAddr};
     use std::sync::atomic::Ordering::Relaxed;
 
@@ -125,7 +129,7 @@ pub mod testing {
 
     /// How often each server was picked when four threads make 30,000
     /// picks each at once.
-    pub fn picked_concurrently(s: &dyn Scheduler, d: &[Dest]) -> Vec<usize> {
+    pub(crate) fn picked_concurrently(s: &dyn Scheduler, d: &[Dest]) -> Vec<usize> {
         std::thread::scope(|sc| {
             let hs: Vec<_> = (0..4)
                 .map(|_| {
@@ -148,7 +152,7 @@ pub mod testing {
 
     /// Servers `10.0.0.1:80`, `10.0.0.2:80`, … with the given weights, in
     /// list order (index 0 = list head).
-    pub fn dests(weights: &[u32]) -> Vec<Dest> {
+    pub(crate) fn dests(weights: &[u32]) -> Vec<Dest> {
         weights
             .iter()
             .enumerate()
@@ -157,12 +161,12 @@ pub mod testing {
     }
 
     /// Client number `n` (distinct IPv4 addresses, fixed port).
-    pub fn client(n: u32) -> SocketAddr {
+    pub(crate) fn client(n: u32) -> SocketAddr {
         SocketAddr::from((Ipv4Addr::from(0xC000_0000u32.wrapping_add(n * 7919)), 40000))
     }
 
     /// A context for client 0 towards `198.51.100.1:80` excluding `skip`.
-    pub fn ctx(skip: &[usize]) -> PickCtx<'_> {
+    pub(crate) fn ctx(skip: &[usize]) -> PickCtx<'_> {
         PickCtx {
             client: client(0),
             vip: SocketAddr::from(([198, 51, 100, 1], 80)),
@@ -170,16 +174,16 @@ pub mod testing {
         }
     }
 
-    pub fn load(d: &Dest, active: u32, inactive: u32) {
+    pub(crate) fn load(d: &Dest, active: u32, inactive: u32) {
         d.state.active.store(active, Relaxed);
         d.state.inactive.store(inactive, Relaxed);
     }
 
-    pub fn overload(d: &Dest, on: bool) {
+    pub(crate) fn overload(d: &Dest, on: bool) {
         d.state.overloaded.store(on, Relaxed);
     }
 
-    pub fn down(d: &Dest, on: bool) {
+    pub(crate) fn down(d: &Dest, on: bool) {
         d.state.down.store(on, Relaxed);
     }
 }

@@ -11,7 +11,7 @@ use super::util::wlc_walk;
 use super::{Dest, PickCtx, Scheduler};
 
 #[derive(Debug)]
-pub struct Wlc;
+pub(crate) struct Wlc;
 
 impl Scheduler for Wlc {
     fn pick(&self, dests: &[Dest], ctx: &PickCtx<'_>) -> Option<usize> {

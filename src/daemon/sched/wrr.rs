@@ -44,7 +44,7 @@ impl Mark {
 }
 
 #[derive(Debug)]
-pub struct Wrr {
+pub(crate) struct Wrr {
     di: i64,
     mw: i64,
     /// The packed [`Mark`], moved by compare-and-swap: picks on different
@@ -54,7 +54,7 @@ pub struct Wrr {
 
 impl Wrr {
     /// `prev_cw`: the previous scheduler's `cw` when rebuilding.
-    pub fn new(dests: &[Dest], prev_cw: Option<i64>) -> Wrr {
+    pub(crate) fn new(dests: &[Dest], prev_cw: Option<i64>) -> Wrr {
         let g = dests.iter().fold(0, |g, d| gcd(g, d.weight));
         let di = if g == 0 { 1 } else { g as i64 };
         let max = dests.iter().map(|d| d.weight as i64).max().unwrap_or(0);

@@ -9,8 +9,8 @@ use super::now_ms;
 
 /// Pipes that may be open at once (the descriptor budget's leftover, see
 /// [`Budget`]), and how many are.
-pub static PIPES_MAX: AtomicUsize = AtomicUsize::new(usize::MAX);
-pub static PIPES: AtomicUsize = AtomicUsize::new(0);
+pub(crate) static PIPES_MAX: AtomicUsize = AtomicUsize::new(usize::MAX);
+pub(crate) static PIPES: AtomicUsize = AtomicUsize::new(0);
 
 /// How many splice pipes may be open at once.
 fn set_pipe_budget(n: usize) {
@@ -26,38 +26,38 @@ fn set_pipe_budget(n: usize) {
 /// whose listeners would eat into the reserve is refused
 /// ([`Budget::check`]).
 #[derive(Debug)]
-pub struct Budget {
+pub(crate) struct Budget {
     /// The soft RLIMIT_NOFILE rvsd runs under.
-    pub limit: usize,
+    pub(crate) limit: usize,
     /// Descriptors kept for everything but proxied traffic: what was open
     /// at start (stdio, log, event loops) plus control clients, the state
     /// file, health checks and metrics ([`reserve`]).
-    pub reserve: usize,
+    pub(crate) reserve: usize,
     /// `--max-connections` and `--max-udp-flows`: the caps when descriptors
     /// are plenty.
-    pub max_tcp: usize,
-    pub max_udp: usize,
+    pub(crate) max_tcp: usize,
+    pub(crate) max_udp: usize,
     /// Permits of concurrent TCP connections and of UDP flows.
-    pub tcp: Arc<Semaphore>,
-    pub udp: Arc<Semaphore>,
+    pub(crate) tcp: Arc<Semaphore>,
+    pub(crate) udp: Arc<Semaphore>,
     caps: std::sync::Mutex<Caps>,
 }
 
 /// The caps in force, for one count of listening sockets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Caps {
-    pub listeners: usize,
-    pub tcp: usize,
-    pub udp: usize,
+pub(crate) struct Caps {
+    pub(crate) listeners: usize,
+    pub(crate) tcp: usize,
+    pub(crate) udp: usize,
     /// Descriptors left for splice pipes (two a pipe), an optimisation
     /// that falls back to copying when none are left.
-    pub pipes: usize,
+    pub(crate) pipes: usize,
 }
 
 /// The descriptors kept out of the connection budget: those open at
 /// start (`open`), plus 5 % of the limit, at least 64, for control clients,
 /// the state file (and its temporary copy), health checks and metrics.
-pub fn reserve(limit: usize, open: usize) -> usize {
+pub(crate) fn reserve(limit: usize, open: usize) -> usize {
     open + (limit / 20).max(64)
 }
 
@@ -70,7 +70,7 @@ fn min_room(limit: usize, need: usize) -> usize {
 impl Budget {
     /// A budget for `limit` descriptors of which `reserve` are kept, with
     /// no listeners yet.
-    pub fn new(limit: usize, reserve: usize, max_tcp: usize, max_udp: usize) -> Budget {
+    pub(crate) fn new(limit: usize, reserve: usize, max_tcp: usize, max_udp: usize) -> Budget {
         // (Well below the semaphore's ceiling, so 2 × TCP + UDP adds up.)
         let most = Semaphore::MAX_PERMITS / 4;
         let (max_tcp, max_udp) = (max_tcp.clamp(1, most), max_udp.clamp(1, most));
@@ -93,14 +93,14 @@ impl Budget {
     }
 
     /// The caps in force.
-    pub fn caps(&self) -> Caps {
+    pub(crate) fn caps(&self) -> Caps {
         *self.caps.lock().expect("budget lock")
     }
 
     /// Refuse a table of `services` services on `threads` data-plane
     /// threads whose listening sockets would eat into the reserve or leave
     /// too little for connections. The message says what to change.
-    pub fn check(&self, services: usize, threads: usize) -> Result<(), String> {
+    pub(crate) fn check(&self, services: usize, threads: usize) -> Result<(), String> {
         let listeners = services.saturating_mul(threads);
         let need = 2 * self.max_tcp + self.max_udp;
         let room = self
@@ -124,7 +124,7 @@ impl Budget {
     /// Set the caps for `listeners` listening sockets: permits are added,
     /// or taken back as connections end (running ones are never cut).
     /// True when the caps changed.
-    pub fn resize(&self, listeners: usize) -> bool {
+    pub(crate) fn resize(&self, listeners: usize) -> bool {
         let mut cur = self.caps.lock().expect("budget lock");
         if cur.listeners == listeners {
             return false;
@@ -169,7 +169,7 @@ fn fit(limit: usize, reserve: usize, listeners: usize, max_tcp: usize, max_udp: 
 }
 
 /// Flows one UDP service may hold when there are `services` of them.
-pub fn per_service(cap: usize, services: usize) -> usize {
+pub(crate) fn per_service(cap: usize, services: usize) -> usize {
     if services > 1 {
         (cap - cap / 4).max(1)
     } else {
@@ -201,19 +201,19 @@ fn adjust(sem: &Arc<Semaphore>, from: usize, to: usize) {
 /// (refused flows, failed accepts...), saying how many happened since the
 /// last line; every event is counted.
 #[derive(Debug, Default)]
-pub struct RateLog {
+pub(crate) struct RateLog {
     next_ms: AtomicU64,
     since: AtomicU64,
     /// Events since start.
-    pub total: AtomicU64,
+    pub(crate) total: AtomicU64,
 }
 
 impl RateLog {
-    pub const EVERY_MS: u64 = 5000;
+    pub(crate) const EVERY_MS: u64 = 5000;
 
     /// Count one event. `Some(n)` when a line is due now: `n` events since
     /// the last line (this one included).
-    pub fn hit(&self) -> Option<u64> {
+    pub(crate) fn hit(&self) -> Option<u64> {
         self.total.fetch_add(1, Relaxed);
         self.since.fetch_add(1, Relaxed);
         let now = now_ms();

@@ -15,7 +15,7 @@ use super::threads;
 /// Connection state as `-L -c` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
-pub enum ConnState {
+pub(crate) enum ConnState {
     Established = 0,
     /// The server closed its side first.
     FinWait = 1,
@@ -33,7 +33,7 @@ impl ConnState {
             _ => ConnState::Udp,
         }
     }
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             ConnState::Established => "ESTABLISHED",
             ConnState::FinWait => "FIN_WAIT",
@@ -45,16 +45,16 @@ impl ConnState {
 
 /// One live connection or UDP flow, registered for `-L -c`.
 #[derive(Debug)]
-pub struct ConnInfo {
-    pub client: SocketAddr,
-    pub dest: SocketAddr,
-    pub state: AtomicU8,
+pub(crate) struct ConnInfo {
+    pub(crate) client: SocketAddr,
+    pub(crate) dest: SocketAddr,
+    pub(crate) state: AtomicU8,
     /// `now_ms()` of the last byte seen in either direction.
-    pub last: AtomicU64,
+    pub(crate) last: AtomicU64,
 }
 
 impl ConnInfo {
-    pub fn new(client: SocketAddr, dest: SocketAddr, state: ConnState) -> ConnInfo {
+    pub(crate) fn new(client: SocketAddr, dest: SocketAddr, state: ConnState) -> ConnInfo {
         ConnInfo {
             client,
             dest,
@@ -62,17 +62,14 @@ impl ConnInfo {
             last: AtomicU64::new(now_ms()),
         }
     }
-    pub fn state(&self) -> ConnState {
+    pub(crate) fn state(&self) -> ConnState {
         ConnState::from_u8(self.state.load(Relaxed))
     }
-    pub fn set_state(&self, s: ConnState) {
-        self.state.store(s as u8, Relaxed);
-    }
-    pub fn touch(&self) {
+    pub(crate) fn touch(&self) {
         self.last.store(now_ms(), Relaxed);
     }
     /// The idle limit that applies in the current state.
-    pub fn idle_limit_ms(&self, t: &SharedTimeouts) -> u64 {
+    pub(crate) fn idle_limit_ms(&self, t: &SharedTimeouts) -> u64 {
         match self.state() {
             ConnState::Established => t.tcp_ms(),
             ConnState::FinWait | ConnState::CloseWait => t.tcpfin_ms(),
@@ -83,7 +80,7 @@ impl ConnInfo {
 
 /// A persistence template: a client network pinned to a real server.
 #[derive(Debug)]
-pub struct Template {
+pub(crate) struct Template {
     /// Tells this template from a later one for the same client network.
     pub(crate) id: u64,
     pub(crate) dest: SocketAddr,
@@ -105,9 +102,9 @@ const SHARDS: usize = 16;
 
 /// State of one virtual service that survives edits of its definition.
 #[derive(Debug)]
-pub struct ServiceState {
-    pub counters: Counters,
-    pub est: Estimator,
+pub(crate) struct ServiceState {
+    pub(crate) counters: Counters,
+    pub(crate) est: Estimator,
     pub(crate) next_conn: AtomicU64,
     /// Live connections for `-L -c`, in one part per data-plane thread
     /// (modulo [`SHARDS`]): a connection's thread is the only one that
@@ -116,12 +113,12 @@ pub struct ServiceState {
     pub(crate) conns: [Mutex<HashMap<u64, Arc<ConnInfo>>>; SHARDS],
     pub(crate) templates: Mutex<HashMap<IpAddr, Template>>,
     /// Live connections and flows of this service (for draining).
-    pub live: AtomicUsize,
+    pub(crate) live: AtomicUsize,
 }
 
 impl ServiceState {
     /// A service's state, its counters in one part per data-plane thread.
-    pub fn new(threads: usize) -> ServiceState {
+    pub(crate) fn new(threads: usize) -> ServiceState {
         ServiceState {
             counters: Counters::new(threads),
             est: Default::default(),
@@ -133,7 +130,7 @@ impl ServiceState {
     }
 
     /// Register a connection for `-L -c`; the guard unregisters it.
-    pub fn register(self: &Arc<Self>, info: Arc<ConnInfo>) -> ConnRegistration {
+    pub(crate) fn register(self: &Arc<Self>, info: Arc<ConnInfo>) -> ConnRegistration {
         // The low bits of the id name the part.
         let shard = threads::this_thread() % SHARDS;
         let id = (self.next_conn.fetch_add(1, Relaxed) << SHARDS.trailing_zeros()) | shard as u64;
@@ -150,7 +147,7 @@ impl ServiceState {
 
 /// Removes a connection from its service's registry when dropped.
 #[derive(Debug)]
-pub struct ConnRegistration {
+pub(crate) struct ConnRegistration {
     svc: Arc<ServiceState>,
     id: u64,
 }
@@ -170,13 +167,13 @@ impl Drop for ConnRegistration {
 /// the UDP per-service share) and in the daemon's (draining) from `new`
 /// until dropped. Both protocols count through this one type.
 #[derive(Debug)]
-pub struct FlowGuard {
+pub(crate) struct FlowGuard {
     shared: Arc<Shared>,
     service: Arc<ServiceState>,
 }
 
 impl FlowGuard {
-    pub fn new(shared: &Arc<Shared>, service: &Arc<ServiceState>) -> FlowGuard {
+    pub(crate) fn new(shared: &Arc<Shared>, service: &Arc<ServiceState>) -> FlowGuard {
         shared.live.fetch_add(1, Relaxed);
         service.live.fetch_add(1, Relaxed);
         FlowGuard {

@@ -18,7 +18,7 @@ use super::threads;
 /// thread adds only to its own part, on a cache line of its own, and a
 /// read sums the parts.
 #[derive(Debug)]
-pub struct Counters {
+pub(crate) struct Counters {
     parts: Box<[Part]>,
 }
 
@@ -43,14 +43,14 @@ fn bump(c: &AtomicU64, n: u64) {
 impl Counters {
     /// Counters with one part for each of `threads` data-plane threads
     /// (at least one).
-    pub fn new(threads: usize) -> Counters {
+    pub(crate) fn new(threads: usize) -> Counters {
         Counters {
             parts: (0..threads.max(1)).map(|_| Part::default()).collect(),
         }
     }
 
     /// How many parts (data-plane threads) these counters have.
-    pub fn threads(&self) -> usize {
+    pub(crate) fn threads(&self) -> usize {
         self.parts.len()
     }
 
@@ -65,13 +65,13 @@ impl Counters {
 
     /// A connection (or UDP flow) was bound.
     #[inline]
-    pub fn add_conn(&self) {
+    pub(crate) fn add_conn(&self) {
         self.mine().conns.fetch_add(1, Relaxed);
     }
 
     /// Packets and bytes from the client.
     #[inline]
-    pub fn add_in(&self, pkts: u64, bytes: u64) {
+    pub(crate) fn add_in(&self, pkts: u64, bytes: u64) {
         let p = self.mine();
         bump(&p.inpkts, pkts);
         bump(&p.inbytes, bytes);
@@ -79,13 +79,13 @@ impl Counters {
 
     /// Packets and bytes to the client.
     #[inline]
-    pub fn add_out(&self, pkts: u64, bytes: u64) {
+    pub(crate) fn add_out(&self, pkts: u64, bytes: u64) {
         let p = self.mine();
         bump(&p.outpkts, pkts);
         bump(&p.outbytes, bytes);
     }
 
-    pub fn snapshot(&self) -> Stats {
+    pub(crate) fn snapshot(&self) -> Stats {
         let mut s = Stats::default();
         for p in self.parts.iter() {
             s.conns += p.conns.load(Relaxed);
@@ -102,7 +102,7 @@ impl Counters {
 /// with an EWMA of weight 1/4, plus the zero point that `-Z` moves.
 /// Only the estimator tick and `-Z` touch it, never the data path.
 #[derive(Debug, Default)]
-pub struct Estimator {
+pub(crate) struct Estimator {
     inner: Mutex<EstInner>,
 }
 
@@ -120,7 +120,7 @@ fn fields(s: &Stats) -> [u64; 5] {
 
 impl Estimator {
     /// Take one 2-second sample of the cumulative counters.
-    pub fn sample(&self, now: Stats) {
+    pub(crate) fn sample(&self, now: Stats) {
         let mut e = self.inner.lock().expect("estimator lock");
         let (cur, last) = (fields(&now), fields(&e.last));
         for i in 0..5 {
@@ -132,7 +132,7 @@ impl Estimator {
     }
 
     /// Current rates as `--rate` shows them (rounded as the kernel does).
-    pub fn rates(&self) -> Rates {
+    pub(crate) fn rates(&self) -> Rates {
         let e = self.inner.lock().expect("estimator lock");
         let r = |i: usize| {
             let v = e.avg[i].max(0) as u64;
@@ -152,7 +152,7 @@ impl Estimator {
     }
 
     /// Counters since the last zeroing.
-    pub fn since_zero(&self, now: Stats) -> Stats {
+    pub(crate) fn since_zero(&self, now: Stats) -> Stats {
         let e = self.inner.lock().expect("estimator lock");
         Stats {
             conns: now.conns.wrapping_sub(e.zero.conns),
@@ -164,7 +164,7 @@ impl Estimator {
     }
 
     /// `-Z`: counters restart at 0 and rates drop to 0.
-    pub fn zero(&self, now: Stats) {
+    pub(crate) fn zero(&self, now: Stats) {
         let mut e = self.inner.lock().expect("estimator lock");
         e.zero = now;
         e.last = now;

@@ -7,14 +7,14 @@ use crate::ctl::proto::HealthEvent;
 
 /// Recent health events, kept for subscribers.
 #[derive(Debug, Default)]
-pub struct EventLog {
+pub(crate) struct EventLog {
     inner: Mutex<(u64, VecDeque<HealthEvent>)>,
 }
 
 const EVENTS_KEPT: usize = 256;
 
 impl EventLog {
-    pub fn push(&self, ev: HealthEvent) {
+    pub(crate) fn push(&self, ev: HealthEvent) {
         let mut g = self.inner.lock().expect("event log lock");
         g.0 += 1;
         if g.1.len() == EVENTS_KEPT {
@@ -24,7 +24,7 @@ impl EventLog {
     }
 
     /// Events after sequence number `after`, and the newest sequence number.
-    pub fn since(&self, after: u64) -> (Vec<HealthEvent>, u64) {
+    pub(crate) fn since(&self, after: u64) -> (Vec<HealthEvent>, u64) {
         let g = self.inner.lock().expect("event log lock");
         let (seq, evs) = (&g.0, &g.1);
         let fresh = (seq - after).min(evs.len() as u64) as usize;

@@ -3,13 +3,13 @@
 //! settings every connection shares, and the descriptor budget. Nothing in
 //! here knows of sockets, schedulers or the table.
 
-pub mod budget;
-pub mod conns;
-pub mod counters;
-pub mod events;
-pub mod server;
-pub mod shared;
-pub mod threads;
+pub(crate) mod budget;
+pub(crate) mod conns;
+pub(crate) mod counters;
+pub(crate) mod events;
+pub(crate) mod server;
+pub(crate) mod shared;
+pub(crate) mod threads;
 
 /// Milliseconds since the daemon started: a cheap monotonic clock for
 /// activity stamps (vDSO, no syscall).
@@ -17,7 +17,7 @@ pub mod threads;
 /// From the kernel's coarse monotonic clock (its resolution is a tick, a
 /// few milliseconds): every limit it serves is in seconds, and it is read
 /// for every relayed chunk, where it costs a fraction of `Instant::now`.
-pub fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     fn coarse_ms() -> u64 {
         use nix::time::{clock_gettime, ClockId};
         // The precise clock, in the same units, if this kernel lacks it.

@@ -14,7 +14,11 @@ use super::counters::{Counters, Estimator};
 
 /// The weight in effect: the configured one, ramped linearly over the
 /// slow-start period after the server came up (or appeared).
-pub fn effective_weight(svc: &ServiceSpec, srv: &RealServerSpec, state: &ServerState) -> u32 {
+pub(crate) fn effective_weight(
+    svc: &ServiceSpec,
+    srv: &RealServerSpec,
+    state: &ServerState,
+) -> u32 {
     let ramp = srv.slow_start.or(svc.slow_start).unwrap_or(0);
     if ramp == 0 || srv.weight == 0 {
         return srv.weight;
@@ -30,48 +34,48 @@ pub fn effective_weight(svc: &ServiceSpec, srv: &RealServerSpec, state: &ServerS
 
 /// Live state of one real server inside one service.
 #[derive(Debug)]
-pub struct ServerState {
+pub(crate) struct ServerState {
     /// Connections in an active state (TCP established and handshaking).
-    pub active: AtomicU32,
+    pub(crate) active: AtomicU32,
     /// Connections in an inactive state (TCP closing, every UDP flow).
-    pub inactive: AtomicU32,
+    pub(crate) inactive: AtomicU32,
     /// Persistence templates pointing at this server.
-    pub persist: AtomicU32,
+    pub(crate) persist: AtomicU32,
     /// Upper threshold reached (kernel OVERLOAD flag): schedulers skip it.
-    pub overloaded: AtomicBool,
+    pub(crate) overloaded: AtomicBool,
     /// Marked failed (connect failures, later health checks): schedulers skip it.
-    pub down: AtomicBool,
-    pub counters: Counters,
+    pub(crate) down: AtomicBool,
+    pub(crate) counters: Counters,
     /// Consecutive failed connects (passive health): reset by a success.
-    pub connect_failures: AtomicU32,
+    pub(crate) connect_failures: AtomicU32,
     /// Consecutive connections the server failed (reset) after the client
     /// had spoken and before it answered (passive health): reset by a
     /// connection that ends cleanly.
-    pub unanswered: AtomicU32,
-    pub est: Estimator,
+    pub(crate) unanswered: AtomicU32,
+    pub(crate) est: Estimator,
     /// An active health check runs for this server (so passive marking
     /// leaves recovery to it).
-    pub checked: AtomicBool,
+    pub(crate) checked: AtomicBool,
     /// Health details for listings; locked only on probes and state changes.
-    pub health: Mutex<HealthInfo>,
+    pub(crate) health: Mutex<HealthInfo>,
 }
 
 /// What the health machinery knows of a server beyond the `down` flag.
 #[derive(Debug)]
-pub struct HealthInfo {
+pub(crate) struct HealthInfo {
     /// When `down` last changed (or the server appeared).
-    pub since: std::time::Instant,
+    pub(crate) since: std::time::Instant,
     /// When the server last came up: the start of its slow-start ramp.
-    pub up_since: std::time::Instant,
-    pub last_ok: Option<bool>,
-    pub latency_us: Option<u64>,
-    pub reason: String,
+    pub(crate) up_since: std::time::Instant,
+    pub(crate) last_ok: Option<bool>,
+    pub(crate) latency_us: Option<u64>,
+    pub(crate) reason: String,
     /// The effective check in words, e.g. "tcp" or "http GET /".
-    pub check: String,
+    pub(crate) check: String,
     /// How many times the server was marked down: an active check that
     /// sees this change under it knows the server was taken out by
     /// something else (passive checks) and counts `rise` afresh.
-    pub takedowns: u64,
+    pub(crate) takedowns: u64,
 }
 
 impl Default for HealthInfo {
@@ -91,7 +95,7 @@ impl Default for HealthInfo {
 
 impl ServerState {
     /// A server's state, its counters in one part per data-plane thread.
-    pub fn new(threads: usize) -> ServerState {
+    pub(crate) fn new(threads: usize) -> ServerState {
         ServerState {
             active: Default::default(),
             inactive: Default::default(),
@@ -106,20 +110,20 @@ impl ServerState {
             health: Default::default(),
         }
     }
-    pub fn active(&self) -> u32 {
+    pub(crate) fn active(&self) -> u32 {
         self.active.load(Relaxed)
     }
-    pub fn inactive(&self) -> u32 {
+    pub(crate) fn inactive(&self) -> u32 {
         self.inactive.load(Relaxed)
     }
     /// The kernel's load measure: `active * 256 + inactive`.
-    pub fn overhead(&self) -> u64 {
+    pub(crate) fn overhead(&self) -> u64 {
         ((self.active() as u64) << 8) + self.inactive() as u64
     }
-    pub fn is_overloaded(&self) -> bool {
+    pub(crate) fn is_overloaded(&self) -> bool {
         self.overloaded.load(Relaxed)
     }
-    pub fn is_down(&self) -> bool {
+    pub(crate) fn is_down(&self) -> bool {
         self.down.load(Relaxed)
     }
 }

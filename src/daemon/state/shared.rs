@@ -10,14 +10,14 @@ use super::events::EventLog;
 
 /// Idle timeouts shared by every connection; `--set` updates them in place.
 #[derive(Debug)]
-pub struct SharedTimeouts {
+pub(crate) struct SharedTimeouts {
     tcp: AtomicU64,
     tcpfin: AtomicU64,
     udp: AtomicU64,
 }
 
 impl SharedTimeouts {
-    pub fn new(t: Timeouts) -> SharedTimeouts {
+    pub(crate) fn new(t: Timeouts) -> SharedTimeouts {
         let s = SharedTimeouts {
             tcp: AtomicU64::new(0),
             tcpfin: AtomicU64::new(0),
@@ -26,55 +26,55 @@ impl SharedTimeouts {
         s.set(t);
         s
     }
-    pub fn set(&self, t: Timeouts) {
+    pub(crate) fn set(&self, t: Timeouts) {
         self.tcp.store(t.tcp as u64 * 1000, Relaxed);
         self.tcpfin.store(t.tcpfin as u64 * 1000, Relaxed);
         self.udp.store(t.udp as u64 * 1000, Relaxed);
     }
-    pub fn tcp_ms(&self) -> u64 {
+    pub(crate) fn tcp_ms(&self) -> u64 {
         self.tcp.load(Relaxed)
     }
-    pub fn tcpfin_ms(&self) -> u64 {
+    pub(crate) fn tcpfin_ms(&self) -> u64 {
         self.tcpfin.load(Relaxed)
     }
-    pub fn udp_ms(&self) -> u64 {
+    pub(crate) fn udp_ms(&self) -> u64 {
         self.udp.load(Relaxed)
     }
 }
 
 /// Settings and shared objects every listener and connection uses.
 #[derive(Debug)]
-pub struct Shared {
-    pub timeouts: SharedTimeouts,
+pub(crate) struct Shared {
+    pub(crate) timeouts: SharedTimeouts,
     /// Caps of concurrent TCP connections and UDP flows, derived from
     /// RLIMIT_NOFILE and the flags.
-    pub budget: Budget,
+    pub(crate) budget: Budget,
     /// Idle limit of a UDP flow the real server never answered (ms): at
     /// most the `udp` timeout.
-    pub udp_unreplied_ms: u64,
+    pub(crate) udp_unreplied_ms: u64,
     /// Datagrams from new clients dropped because the UDP flow cap was
     /// reached (logged at most every few seconds).
-    pub udp_refused: RateLog,
+    pub(crate) udp_refused: RateLog,
     /// Upstream UDP sockets that could not be opened (no descriptor, no
     /// ephemeral port).
-    pub udp_open_failed: RateLog,
+    pub(crate) udp_open_failed: RateLog,
     /// Failed accepts (EMFILE, ENFILE, ENOBUFS...).
-    pub accept_failed: RateLog,
+    pub(crate) accept_failed: RateLog,
     /// Times an accept loop found the TCP cap reached (new connections
     /// then wait in the listen backlog).
-    pub tcp_at_cap: RateLog,
+    pub(crate) tcp_at_cap: RateLog,
     /// Flows one UDP service may hold: the UDP cap, or three quarters of
     /// it when there are other UDP services (a flood of one leaves the
     /// others room). Set by the table task on every change.
-    pub udp_per_service: AtomicUsize,
+    pub(crate) udp_per_service: AtomicUsize,
     /// Live connections and flows across all services (for draining).
-    pub live: AtomicUsize,
+    pub(crate) live: AtomicUsize,
     /// Live TCP connections per data-plane thread (where accepts put them).
-    pub loads: super::threads::Loads,
+    pub(crate) loads: super::threads::Loads,
     /// Consecutive connect failures that mark a real server failed.
-    pub fail_after: u32,
+    pub(crate) fail_after: u32,
     /// Health state changes, for subscribers.
-    pub events: Arc<EventLog>,
+    pub(crate) events: Arc<EventLog>,
     /// Active check of TCP services that configure none (`--default-check`).
-    pub default_check: CheckKind,
+    pub(crate) default_check: CheckKind,
 }

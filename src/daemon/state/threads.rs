@@ -11,14 +11,14 @@ thread_local! {
 
 /// Index of the data-plane thread this runs on (0 on other threads): lets
 /// shared state keep a part per thread, so threads do not contend.
-pub fn this_thread() -> usize {
+pub(crate) fn this_thread() -> usize {
     INDEX.get()
 }
 
 /// Live TCP connections per data-plane thread, each count on a cache line
 /// of its own (threads write their own count, read another's).
 #[derive(Debug)]
-pub struct Loads {
+pub(crate) struct Loads {
     counts: Box<[Count]>,
 }
 
@@ -28,7 +28,7 @@ struct Count(AtomicUsize);
 
 impl Loads {
     /// Counts for `n` threads (at least one).
-    pub fn new(n: usize) -> Loads {
+    pub(crate) fn new(n: usize) -> Loads {
         Loads {
             counts: (0..n.max(1)).map(|_| Count::default()).collect(),
         }
@@ -39,7 +39,7 @@ impl Loads {
     /// holds fewer (then the two end up level, or one apart). Comparing
     /// with one other thread in turn (`turn`, the acceptor's own) keeps an
     /// accept to two loads at any thread count and still evens them out.
-    pub fn place(&self, me: usize, turn: &mut usize) -> usize {
+    pub(crate) fn place(&self, me: usize, turn: &mut usize) -> usize {
         let n = self.counts.len();
         let me = me.min(n - 1);
         let mut to = me;
@@ -55,17 +55,17 @@ impl Loads {
     }
 
     /// A connection placed on `thread` ended.
-    pub fn release(&self, thread: usize) {
+    pub(crate) fn release(&self, thread: usize) {
         self.counts[thread].0.fetch_sub(1, Relaxed);
     }
 
     /// Live connections on `thread`.
-    pub fn get(&self, thread: usize) -> usize {
+    pub(crate) fn get(&self, thread: usize) -> usize {
         self.counts[thread].0.load(Relaxed)
     }
 
     /// How many threads are counted.
-    pub fn threads(&self) -> usize {
+    pub(crate) fn threads(&self) -> usize {
         self.counts.len()
     }
 }

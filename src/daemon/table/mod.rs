@@ -17,8 +17,8 @@ use crate::ctl::proto::{
 mod validate;
 
 pub use validate::{
-    char_code, check_texts, first_control, loops_back, MAX_CHECK_DURATION_MS,
-    MIN_CHECK_INTERVAL_MS, MIN_CHECK_TIMEOUT_MS, MIN_EXEC_INTERVAL_MS,
+    char_code, check_texts, first_control, MIN_CHECK_INTERVAL_MS, MIN_CHECK_TIMEOUT_MS,
+    MIN_EXEC_INTERVAL_MS,
 };
 use validate::{validate_check, validate_server, validate_service};
 
@@ -554,6 +554,7 @@ fn no_such_destination() -> TableError {
 
 #[cfg(test)]
 mod tests {
+    use super::validate::loops_back;
     use super::*;
     use crate::ctl::proto::{CheckKind, Protocol};
     use std::net::IpAddr;

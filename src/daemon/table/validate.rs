@@ -79,7 +79,7 @@ pub const MIN_EXEC_INTERVAL_MS: u32 = 1000;
 /// Floor of a probe's timeout.
 pub const MIN_CHECK_TIMEOUT_MS: u32 = 10;
 /// Ceiling of check intervals, timeouts and jitter (one day).
-pub const MAX_CHECK_DURATION_MS: u32 = 86_400_000;
+pub(crate) const MAX_CHECK_DURATION_MS: u32 = 86_400_000;
 
 /// The first control character of `s` (newline, tab, escape, NUL, DEL, the
 /// C1 range ...): its 1-based character position and the character.
@@ -212,7 +212,11 @@ pub(super) fn validate_check(spec: &ServiceSpec, srv: &RealServerSpec) -> Result
 /// address of this host of that family on the service's port loops: 127/8
 /// and the host's IPv4 addresses for 0.0.0.0 (also written as
 /// ::ffff:a.b.c.d), ::1 and the host's IPv6 addresses for ::.
-pub fn loops_back(vip: SocketAddr, dest: SocketAddr, local: impl Fn(&IpAddr) -> bool) -> bool {
+pub(crate) fn loops_back(
+    vip: SocketAddr,
+    dest: SocketAddr,
+    local: impl Fn(&IpAddr) -> bool,
+) -> bool {
     if dest.port() != vip.port() {
         return false;
     }

@@ -14,7 +14,7 @@ use crate::daemon::state::shared::Shared;
 
 /// Accept loop of one TCP virtual service, on one data-plane thread
 /// (`inboxes`: where to leave a connection for another).
-pub async fn run_listener(
+pub(crate) async fn run_listener(
     listener: Arc<std::net::TcpListener>,
     slot: Arc<ArcSwap<ServiceRt>>,
     shared: Arc<Shared>,

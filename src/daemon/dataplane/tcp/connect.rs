@@ -22,7 +22,7 @@ use crate::daemon::state::conns::FlowGuard;
 use crate::daemon::state::shared::Shared;
 
 /// Default connect timeout to a real server.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Counts a connection in its data-plane thread's load (where the accept
 /// placed it) until dropped.
@@ -40,7 +40,7 @@ impl Drop for Placed<'_> {
 // Not an async fn: its arguments would be kept twice in the task (as
 // arguments and as locals), and the task is what an idle connection costs.
 #[allow(clippy::manual_async_fn)]
-pub fn handle(
+pub(crate) fn handle(
     client: std::net::TcpStream,
     peer: SocketAddr,
     rt: Arc<ServiceRt>,

@@ -14,8 +14,8 @@
 //! (what a connection's end says of the server) is in
 //! [`crate::daemon::health::passive`].
 
-pub mod accept;
-pub mod connect;
-pub mod relay;
+pub(crate) mod accept;
+pub(crate) mod connect;
+pub(crate) mod relay;
 
-pub use accept::run_listener;
+pub(crate) use accept::run_listener;

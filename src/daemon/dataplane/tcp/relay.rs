@@ -67,7 +67,7 @@ impl Drop for Binding<'_> {
 /// said; returns true when it was established (for the template's ASSURED
 /// state), and how it ended for the server's health.
 #[allow(clippy::manual_async_fn)] // as `handle`: each argument stored once
-pub fn forward<'a>(
+pub(crate) fn forward<'a>(
     mut client: TcpStream,
     mut server: TcpStream,
     first: Vec<u8>,
