@@ -1,5 +1,6 @@
 //! The daemon: control plane (table owner, socket server, state file) and
-//! data plane (listeners, TCP/UDP forwarding, schedulers, counters).
+//! data plane (listeners, TCP/UDP forwarding, schedulers, counters); see
+//! the crate's overview for the rooms and the arrows between them.
 //!
 //! ```text
 //! rvsadm/rvstop ──unix socket──▶ control ──mpsc──▶ table task ──▶ store (fsync)
