@@ -46,7 +46,7 @@ pub struct DaemonConfig {
     /// Grace period for running connections at shutdown.
     pub drain_timeout: Duration,
     /// Cap on concurrent proxied TCP connections (lowered to what
-    /// RLIMIT_NOFILE allows, see [`state::budget::Budget`]).
+    /// RLIMIT_NOFILE allows, see `state::budget::Budget`).
     pub max_connections: usize,
     /// Cap on concurrent UDP flows (`None`: half the host's ephemeral
     /// ports), likewise lowered.

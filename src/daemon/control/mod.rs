@@ -4,14 +4,14 @@
 //! order, binds sockets, writes the state file and only then replies.
 //!
 //! Robustness: the frame length is checked before allocating (at most
-//! [`codec::MAX_PRE_HELLO_FRAME`] before the hello, [`READER_MAX_FRAME`] from
+//! `codec::MAX_PRE_HELLO_FRAME` before the hello, `READER_MAX_FRAME` from
 //! a client that may only read), decoding is bounded by the body length, the
-//! bodies being read or decoded share a budget of [`BYTES_IN_FLIGHT`], the
-//! hello must arrive within [`HELLO_TIMEOUT`], a body within [`BODY_TIMEOUT`]
-//! of its header, an idle client is dropped after [`IDLE_TIMEOUT`], a client
-//! that does not read its answer within [`WRITE_TIMEOUT`] is dropped, and a
-//! bad frame ends only that client's connection. [`RESERVED_CLIENTS`] slots
-//! beyond [`MAX_CLIENTS`] are kept for root and rvsd's own uid, so that
+//! bodies being read or decoded share a budget of `BYTES_IN_FLIGHT`, the
+//! hello must arrive within `HELLO_TIMEOUT`, a body within `BODY_TIMEOUT`
+//! of its header, an idle client is dropped after `IDLE_TIMEOUT`, a client
+//! that does not read its answer within `WRITE_TIMEOUT` is dropped, and a
+//! bad frame ends only that client's connection. `RESERVED_CLIENTS` slots
+//! beyond `MAX_CLIENTS` are kept for root and rvsd's own uid, so that
 //! others cannot lock the administrator out.
 
 use std::sync::Arc;

@@ -8,7 +8,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::auth::{summary, Peer};
 use crate::ctl::proto::{ErrorKind, Request, Response, ServiceKey};
-use crate::daemon::dataplane::reconcile::{DataPlane, PrepareError};
+use crate::daemon::dataplane::{DataPlane, PrepareError};
 use crate::daemon::store::Store;
 use crate::daemon::table::{Change, Table, TableError, Undo};
 

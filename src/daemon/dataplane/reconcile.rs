@@ -13,8 +13,9 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use tokio::sync::watch;
 
-use crate::ctl::proto::{CheckKind, ErrorKind, Protocol, RealServerSpec, ServiceKey, ServiceSpec};
+use crate::ctl::proto::{CheckKind, Protocol, RealServerSpec, ServiceKey, ServiceSpec};
 
+use super::error::{BindError, PrepareError};
 use super::workers::Workers;
 use super::{tcp, udp};
 use crate::daemon::health::{self, Check};
@@ -23,71 +24,13 @@ use crate::daemon::state::budget::per_service;
 use crate::daemon::state::conns::ServiceState;
 use crate::daemon::state::server::ServerState;
 use crate::daemon::state::shared::Shared;
-use crate::daemon::table::{Table, TableError};
+use crate::daemon::table::Table;
 
 /// The bound sockets of one service, one per data-plane thread, waiting
 /// to be started.
 enum Bound {
     Tcp(Vec<std::net::TcpListener>),
     Udp(Vec<std::net::UdpSocket>),
-}
-
-/// Why [`DataPlane::prepare`] refused a table.
-#[derive(Debug)]
-pub enum PrepareError {
-    /// The listening sockets of one service could not be bound.
-    Bind(BindError),
-    /// The new services' listeners would eat into the descriptor reserve.
-    Budget(String),
-}
-
-/// A service whose listening sockets could not be bound.
-#[derive(Debug)]
-pub struct BindError {
-    pub key: ServiceKey,
-    pub source: std::io::Error,
-}
-
-impl std::fmt::Display for BindError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "cannot bind {} {}: {}",
-            self.key.proto.name(),
-            self.key.addr,
-            self.source
-        )
-    }
-}
-
-impl std::error::Error for BindError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.source)
-    }
-}
-
-impl std::fmt::Display for PrepareError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            PrepareError::Bind(e) => e.fmt(f),
-            PrepareError::Budget(m) => f.write_str(m),
-        }
-    }
-}
-
-impl std::error::Error for PrepareError {}
-
-impl From<PrepareError> for TableError {
-    fn from(e: PrepareError) -> TableError {
-        let kind = match e {
-            PrepareError::Bind(_) => ErrorKind::Bind,
-            PrepareError::Budget(_) => ErrorKind::OutOfRange,
-        };
-        TableError {
-            kind,
-            message: e.to_string(),
-        }
-    }
 }
 
 /// Sockets bound by `prepare`, handed to `commit`.

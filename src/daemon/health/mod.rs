@@ -5,14 +5,14 @@
 //! up, `fall` consecutive failures take an up server down. Passive checks
 //! come from real traffic: `--fail-after` consecutive failed connects (or
 //! connections the server reset before answering) mark a server down at
-//! once (see [`passive`]); the server's own active check brings it back, after
+//! once (see `passive`); the server's own active check brings it back, after
 //! `rise` successes counted from the take-down.
 //!
 //! A probe or connect that fails for lack of a local resource (descriptors,
 //! socket buffers, memory, ephemeral ports) says nothing about the server:
 //! it is counted and logged (rate-limited) as a local problem, never as a
 //! failure of the server.
-//! Every state change is logged once and recorded in the [`EventLog`] that
+//! Every state change is logged once and recorded in the `EventLog` that
 //! subscribers (rvstop) read. The data path reads only the `down` atomic.
 
 use std::net::SocketAddr;
