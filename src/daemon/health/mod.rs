@@ -29,32 +29,30 @@ use crate::ctl::proto::{
 pub(crate) mod passive;
 pub(crate) mod probes;
 
-pub use probes::parse_http_response;
-pub(crate) use probes::{
-    describe_io, is_local_error, local_error, local_errors, local_hint, probe, Failure,
-};
+pub(crate) use probes::{describe_io, is_local_error, local_error, local_errors, local_hint};
+pub use probes::{parse_http_response, probe, Failure};
 
 use crate::daemon::state::events::EventLog;
 use crate::daemon::state::server::ServerState;
 
 /// A health check with every default resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Check {
-    pub(crate) kind: CheckKind,
-    pub(crate) interval: Duration,
-    pub(crate) timeout: Duration,
-    pub(crate) rise: u32,
-    pub(crate) fall: u32,
-    pub(crate) jitter: Duration,
-    pub(crate) target: SocketAddr,
-    pub(crate) initial_up: bool,
-    pub(crate) http_path: String,
-    pub(crate) http_host: Option<String>,
-    pub(crate) http_status: (u16, u16),
-    pub(crate) http_body: Option<String>,
-    pub(crate) exec: String,
-    pub(crate) udp_send: String,
-    pub(crate) udp_expect: Option<String>,
+pub struct Check {
+    pub kind: CheckKind,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub rise: u32,
+    pub fall: u32,
+    pub jitter: Duration,
+    pub target: SocketAddr,
+    pub initial_up: bool,
+    pub http_path: String,
+    pub http_host: Option<String>,
+    pub http_status: (u16, u16),
+    pub http_body: Option<String>,
+    pub exec: String,
+    pub udp_send: String,
+    pub udp_expect: Option<String>,
 }
 
 impl Check {

@@ -11,7 +11,7 @@ use super::{unix_ms, Check};
 
 /// Why a probe did not pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Failure {
+pub enum Failure {
     /// The server failed the check (reason in words).
     Server(String),
     /// This host lacked a resource to run the probe: says nothing about
@@ -111,7 +111,7 @@ pub(crate) fn local_hint(e: &std::io::Error) -> &'static str {
 }
 
 /// One probe: `Ok(what passed)` or why not.
-pub(crate) async fn probe(check: &Check) -> Result<String, Failure> {
+pub async fn probe(check: &Check) -> Result<String, Failure> {
     let secs = check.timeout.as_secs_f64();
     let timed_out = || format!("timeout after {} s", trim_float(secs));
     match check.kind {
