@@ -15,7 +15,7 @@ use rvs::ctl::proto::*;
 use rvs::daemon::store::Store;
 use rvs::daemon::table::Table;
 use rvs_fuzz::request::{parse, Command};
-use rvs_fuzz::{argv_to_bytes, join_files, output, restore};
+use rvs_fuzz::{argv_to_bytes, join_files, output, restore, view_of};
 
 /// Command lines as people type them (rvsadm_cli seeds; the table changes
 /// among them also build the table of the other seeds).
@@ -70,6 +70,8 @@ fn main() {
     let view = view_of(&table);
     let save = output::render_save(&view, true);
     restore_seeds(&root.join("rvsadm_restore"), &save);
+    restore_seeds(&root.join("rvsadm_save_restore"), &save);
+    command_line_seeds(&root.join("rvsadm_save_restore"));
     ctl_frame(&root.join("ctl_frame"), &requests, &table, &view);
     health_http(&root.join("health_http"));
 }
@@ -152,76 +154,6 @@ fn state_file(dir: &Path, table: &Table) {
     }
 }
 
-fn stats(n: u64) -> Stats {
-    Stats {
-        conns: n,
-        inpkts: n * 10,
-        outpkts: n * 9,
-        inbytes: n * 1000,
-        outbytes: n * 20000,
-    }
-}
-
-fn rates(n: u64) -> Rates {
-    Rates {
-        cps: n,
-        inpps: n * 3,
-        outpps: n * 2,
-        inbps: n * 300,
-        outbps: n * 9000,
-    }
-}
-
-fn view_of(table: &Table) -> TableView {
-    let services = table
-        .services()
-        .iter()
-        .enumerate()
-        .map(|(i, s)| ServiceView {
-            spec: s.spec.clone(),
-            stats: stats(i as u64 * 7),
-            rates: rates(i as u64),
-            sorry_active: i == 4,
-            servers: s
-                .servers
-                .iter()
-                .enumerate()
-                .map(|(j, srv)| ServerView {
-                    spec: srv.clone(),
-                    shown_forward: if srv.addr.ip().is_loopback() {
-                        Forward::Local
-                    } else {
-                        srv.forward
-                    },
-                    active_conns: j as u32 * 3,
-                    inactive_conns: j as u32,
-                    persist_conns: 0,
-                    stats: stats(j as u64 + 1),
-                    rates: rates(j as u64),
-                    health: HealthView {
-                        state: if j % 2 == 0 {
-                            HealthState::Up
-                        } else {
-                            HealthState::Down
-                        },
-                        since_secs: 42,
-                        check: "http GET /healthz".into(),
-                        last_ok: Some(j % 2 == 0),
-                        latency_us: Some(812),
-                        reason: if j % 2 == 0 {
-                            "HTTP 200".into()
-                        } else {
-                            "connection refused".into()
-                        },
-                        effective_weight: None,
-                    },
-                })
-                .collect(),
-        })
-        .collect();
-    TableView { services }
-}
-
 /// rvsadm_restore seeds: real `-S -n` output, the same as ipvsadm-save
 /// writes it, and hand-written inputs with comments, CRs and errors.
 fn restore_seeds(dir: &Path, save: &str) {
@@ -236,6 +168,40 @@ fn restore_seeds(dir: &Path, save: &str) {
     put(dir, "quoted", b"-A -t 10.0.0.3:80 -s rr --check exec --check-exec \"curl -fs \\\"http://x/\\\" || exit 1\"\n");
     put(dir, "bad-line", b"-C\n-A -t 10.0.0.1:80 -s rr\n-L -n\n");
     put(dir, "nested-restore", b"-R\n");
+}
+
+/// rvsadm_save_restore seeds of the `ARGV\0` kind: the table-building
+/// command lines, words NUL-ended, commands ended by an empty word; one
+/// with a check command that spans lines, as a shell can pass it.
+fn command_line_seeds(dir: &Path) {
+    let mut all = b"ARGV\0".to_vec();
+    for line in LINES
+        .iter()
+        .filter(|l| l.starts_with("-A") || l.starts_with("-a"))
+    {
+        let words = argv(line);
+        let args: Vec<&str> = words[1..].iter().map(String::as_str).collect();
+        all.extend(argv_to_bytes(&args));
+        all.push(0);
+    }
+    put(dir, "argv-table", &all);
+    let mut multi = b"ARGV\0".to_vec();
+    multi.extend(argv_to_bytes(&["-A", "-t", "10.0.0.1:80", "-s", "rr"]));
+    multi.push(0);
+    multi.extend(argv_to_bytes(&[
+        "-a",
+        "-t",
+        "10.0.0.1:80",
+        "-r",
+        "127.0.0.1:9001",
+        "-m",
+        "--check",
+        "exec",
+        "--check-exec",
+        "test -e /tmp/up &&\n  test -e /tmp/ready",
+    ]));
+    multi.push(0);
+    put(dir, "argv-exec-two-lines", &multi);
 }
 
 fn ctl_frame(dir: &Path, requests: &[Request], table: &Table, view: &TableView) {

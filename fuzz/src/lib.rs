@@ -17,6 +17,11 @@ pub mod rvsadm {
 }
 pub use rvsadm::{addr, cli, output, popt, request, restore};
 
+use rvs::ctl::proto::{
+    Forward, HealthState, HealthView, Rates, ServerView, ServiceView, Stats, TableView,
+};
+use rvs::daemon::table::Table;
+
 /// Separates the files of one `state_file` input: part *i* is written to
 /// [`STORE_FILES`]`[i]`; a part that is absent means that file is absent.
 pub const FILE_SEP: &[u8] = b"\n--rvs-fuzz-next-file--\n";
@@ -107,4 +112,78 @@ macro_rules! no_name_lookups {
             ::libc::EAI_NONAME
         }
     };
+}
+
+/// Made-up counters.
+fn stats(n: u64) -> Stats {
+    Stats {
+        conns: n,
+        inpkts: n * 10,
+        outpkts: n * 9,
+        inbytes: n * 1000,
+        outbytes: n * 20000,
+    }
+}
+
+/// Made-up rates.
+fn rates(n: u64) -> Rates {
+    Rates {
+        cps: n,
+        inpps: n * 3,
+        outpps: n * 2,
+        inbps: n * 300,
+        outbps: n * 9000,
+    }
+}
+
+/// A listing of `table` with made-up counters and health, as rvsd would
+/// answer `-L` (what `-S` renders from).
+pub fn view_of(table: &Table) -> TableView {
+    let services = table
+        .services()
+        .iter()
+        .enumerate()
+        .map(|(i, s)| ServiceView {
+            spec: s.spec.clone(),
+            stats: stats(i as u64 * 7),
+            rates: rates(i as u64),
+            sorry_active: i == 4,
+            servers: s
+                .servers
+                .iter()
+                .enumerate()
+                .map(|(j, srv)| ServerView {
+                    spec: srv.clone(),
+                    shown_forward: if srv.addr.ip().is_loopback() {
+                        Forward::Local
+                    } else {
+                        srv.forward
+                    },
+                    active_conns: j as u32 * 3,
+                    inactive_conns: j as u32,
+                    persist_conns: 0,
+                    stats: stats(j as u64 + 1),
+                    rates: rates(j as u64),
+                    health: HealthView {
+                        state: if j % 2 == 0 {
+                            HealthState::Up
+                        } else {
+                            HealthState::Down
+                        },
+                        since_secs: 42,
+                        check: "http GET /healthz".into(),
+                        last_ok: Some(j % 2 == 0),
+                        latency_us: Some(812),
+                        reason: if j % 2 == 0 {
+                            "HTTP 200".into()
+                        } else {
+                            "connection refused".into()
+                        },
+                        effective_weight: None,
+                    },
+                })
+                .collect(),
+        })
+        .collect();
+    TableView { services }
 }
