@@ -74,6 +74,37 @@ fn main() {
     command_line_seeds(&root.join("rvsadm_save_restore"));
     ctl_frame(&root.join("ctl_frame"), &requests, &table, &view);
     health_http(&root.join("health_http"));
+    regressions(&root);
+}
+
+/// Inputs that crashed rvs once; replayed by every run (issue 19 B1: a
+/// claimed string length of 2^44 made bincode abort on allocation, 2^63
+/// made it panic, before the input was checked).
+fn regressions(root: &Path) {
+    for (name, claim) in [("2p44", 1u64 << 44), ("2p63", 1u64 << 63)] {
+        // The issue's frame: Request::Hello (variant 0), protocol 2, then
+        // the client name's length as 0xfd + u64.
+        let mut body = vec![0u8, 2, 0xfd];
+        body.extend_from_slice(&claim.to_le_bytes());
+        let mut frame = (body.len() as u32).to_be_bytes().to_vec();
+        frame.extend_from_slice(&body);
+        put(
+            &root.join("ctl_frame"),
+            &format!("b1-claim-{name}.frame"),
+            &frame,
+        );
+        // A state file with one service whose scheduler name claims it;
+        // zero checksum: the target fills it in.
+        let mut state = b"RVSSTATE\0\0\0\x02".to_vec();
+        state.extend_from_slice(&[0; 8]);
+        state.extend_from_slice(&[1, 0, 0, 10, 0, 0, 1, 80, 0xfd]);
+        state.extend_from_slice(&claim.to_le_bytes());
+        put(
+            &root.join("state_file"),
+            &format!("b1-claim-{name}.zero-sum.state"),
+            &join_files(&[&state]),
+        );
+    }
 }
 
 fn put(dir: &Path, name: &str, bytes: &[u8]) {
