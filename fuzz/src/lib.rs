@@ -26,10 +26,10 @@ use rvs::daemon::table::Table;
 /// [`STORE_FILES`]`[i]`; a part that is absent means that file is absent.
 pub const FILE_SEP: &[u8] = b"\n--rvs-fuzz-next-file--\n";
 
-/// The files of a `--state-dir`, in the order their parts appear in an input.
-/// A store that grows a file (e.g. a journal) adds its name here, and seeds
-/// with that file in `corpus/state_file/`.
-pub const STORE_FILES: &[&str] = &[rvs::daemon::store::FILE_NAME];
+/// The files of a `--state-dir`, in the order their parts appear in an input:
+/// the snapshot and the journal. (A store without a journal ignores the
+/// second file; names are literal so the target builds against both.)
+pub const STORE_FILES: &[&str] = &["table.state", "table.journal"];
 
 /// Split a `state_file` input into the contents of [`STORE_FILES`].
 pub fn split_files(data: &[u8]) -> Vec<&[u8]> {
