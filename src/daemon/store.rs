@@ -227,6 +227,19 @@ impl Store {
     /// the journal replayed onto it. Writes nothing: call [`Store::compact`]
     /// once the table is live.
     pub fn load(&mut self) -> Result<(Table, Loaded), StoreError> {
+        let (table, loaded) = self.load_unchecked()?;
+        if let Err(why) = table.check_loaded() {
+            let path = if loaded.replayed > 0 {
+                &self.journal_path
+            } else {
+                &self.path
+            };
+            return Err(Store::corrupt(path, why));
+        }
+        Ok((table, loaded))
+    }
+
+    fn load_unchecked(&mut self) -> Result<(Table, Loaded), StoreError> {
         let (mut table, id, prev) = match read_regular(&self.path)? {
             None => (Table::default(), 0, 0),
             Some(data) => {
@@ -736,6 +749,35 @@ mod tests {
             raw,
             "corrupt file left untouched"
         );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Found by the state_file fuzz target: a checksummed file naming a
+    /// scheduler this rvsd lacks loaded, and the data plane then panicked.
+    #[test]
+    fn a_table_the_data_plane_cannot_run_is_refused_at_load() {
+        let dir = tmpdir("unknown-sched");
+        let mut store = Store::new(&dir);
+        let mut spec = ServiceSpec::new(ServiceKey {
+            proto: Protocol::Tcp,
+            addr: "127.0.0.1:18080".parse().unwrap(),
+        });
+        spec.scheduler = "zz".into();
+        let t = Table::from_parts(
+            vec![super::super::table::Service {
+                spec,
+                servers: vec![],
+            }],
+            Timeouts::default(),
+        );
+        store.compact(&t).unwrap();
+        let raw = fs::read(store.path()).unwrap();
+        let err = Store::new(&dir).load().unwrap_err().to_string();
+        assert!(
+            err.contains("is corrupt") && err.contains("scheduler \"zz\"") && err.contains("mv "),
+            "{err}"
+        );
+        assert_eq!(fs::read(store.path()).unwrap(), raw, "left untouched");
         fs::remove_dir_all(&dir).unwrap();
     }
 
