@@ -23,7 +23,7 @@ _rvsadm() {
 
     case "${cmd}" in
         rvsadm)
-            opts="-A -E -D -C -R -S -a -e -d -l -L -Z -h -v -t -u -s -p -M -b -o -r -m -w -x -y -n -c -X -f -6 -g -i --add-service --edit-service --delete-service --clear --restore --save --add-server --edit-server --delete-server --list --zero --set --help --version --tcp-service --udp-service --scheduler --persistent --netmask --sched-flags --ops --real-server --masquerading --weight --u-threshold --l-threshold --numeric --connection --timeout --stats --rate --exact --thresholds --persistent-conn --tun-info --nosort --sort --socket --json --generate --check --check-interval --check-timeout --check-rise --check-fall --check-jitter --check-addr --check-port --check-initial --check-http-path --check-http-host --check-http-status --check-http-body --check-exec --check-udp-send --check-udp-expect --slow-start --sorry-server --health --fwmark-service --sctp-service --ipv6 --gatewaying --ipip --tun-type --tun-port --tun-nocsum --tun-csum --tun-remcsum --pe --start-daemon --stop-daemon --daemon --syncid --sync-maxlen --mcast-interface --mcast-group --mcast-port --mcast-ttl"
+            opts="-A -E -D -C -l -L -Z -a -e -d -h -v -R -S -t -u -s -p -M -r -m -w -x -y -o -b -n -c -X -f -i -g -6 --add-service --edit-service --delete-service --clear --list --zero --add-server --edit-server --delete-server --set --help --version --restore --save --tcp-service --udp-service --scheduler --persistent --netmask --real-server --masquerading --weight --u-threshold --l-threshold --ops --sched-flags --numeric --connection --timeout --stats --rate --thresholds --persistent-conn --nosort --sort --exact --tun-info --socket --json --check --check-interval --check-timeout --check-rise --check-fall --check-jitter --check-addr --check-port --check-initial --check-http-path --check-http-host --check-http-status --check-http-body --check-exec --check-udp-send --check-udp-expect --slow-start --sorry-server --health --start-daemon --stop-daemon --sctp-service --fwmark-service --ipip --gatewaying --mcast-interface --syncid --daemon --ipv6 --pe --mcast-group --mcast-port --mcast-ttl --sync-maxlen --tun-type --tun-port --tun-nocsum --tun-csum --tun-remcsum"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -73,14 +73,6 @@ _rvsadm() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --sched-flags)
-                    COMPREPLY=($(compgen -W "flag-1 flag-2 flag-3 sh-fallback sh-port mh-fallback mh-port" -- "${cur}"))
-                    return 0
-                    ;;
-                -b)
-                    COMPREPLY=($(compgen -W "flag-1 flag-2 flag-3 sh-fallback sh-port mh-fallback mh-port" -- "${cur}"))
-                    return 0
-                    ;;
                 --real-server)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -113,6 +105,14 @@ _rvsadm() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --sched-flags)
+                    COMPREPLY=($(compgen -W "flag-1 flag-2 flag-3 sh-fallback sh-port mh-fallback mh-port" -- "${cur}"))
+                    return 0
+                    ;;
+                -b)
+                    COMPREPLY=($(compgen -W "flag-1 flag-2 flag-3 sh-fallback sh-port mh-fallback mh-port" -- "${cur}"))
+                    return 0
+                    ;;
                 --socket)
                     local oldifs
                     if [ -n "${IFS+x}" ]; then
@@ -126,10 +126,6 @@ _rvsadm() {
                     if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
                         compopt -o filenames
                     fi
-                    return 0
-                    ;;
-                --generate)
-                    COMPREPLY=($(compgen -W "man complete-bash complete-zsh complete-fish" -- "${cur}"))
                     return 0
                     ;;
                 --check)
@@ -204,30 +200,6 @@ _rvsadm() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --fwmark-service)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -f)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --sctp-service)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --tun-type)
-                    COMPREPLY=($(compgen -W "ipip gue gre" -- "${cur}"))
-                    return 0
-                    ;;
-                --tun-port)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --pe)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --start-daemon)
                     COMPREPLY=($(compgen -W "master backup" -- "${cur}"))
                     return 0
@@ -236,15 +208,27 @@ _rvsadm() {
                     COMPREPLY=($(compgen -W "master backup" -- "${cur}"))
                     return 0
                     ;;
-                --syncid)
+                --sctp-service)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --sync-maxlen)
+                --fwmark-service)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -f)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --mcast-interface)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --syncid)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pe)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -257,6 +241,18 @@ _rvsadm() {
                     return 0
                     ;;
                 --mcast-ttl)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sync-maxlen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tun-type)
+                    COMPREPLY=($(compgen -W "ipip gue gre" -- "${cur}"))
+                    return 0
+                    ;;
+                --tun-port)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,308 +1,229 @@
 //! A clap description of rvsadm's ipvsadm-compatible command line, used
 //! only to generate `rvsadm.8` and the shell completions (hidden
-//! `--generate`). The real parser is [`crate::request`].
+//! `--generate`), built from the parser's option table
+//! ([`crate::options::OPTIONS`]) and the help texts here. The real parser
+//! is [`crate::request`].
 
 use clap::{Arg, ArgAction, Command, ValueHint};
 use rvs::ctl::proto::SCHEDULERS;
 use rvs::docgen::{ManExtra, ManSection};
 
-const COMMANDS: &str = "Commands";
-const SERVICE: &str = "Virtual service";
-const LISTING: &str = "Listing options";
-const RVS: &str = "rvs options";
-const HEALTH: &str = "Health checks (rvs)";
+use crate::options::{Opt, OPTIONS};
+use crate::popt::ArgKind;
 
-/// The rvs health-check options (-A/-E set service defaults, -a/-e override per server).
-fn health_args() -> Vec<Arg> {
-    vec![
-        value("check", None, "KIND", "Kind of active check: tcp, http, exec, udp or none (default: tcp for TCP services, none for UDP)")
-            .value_parser(["tcp", "http", "exec", "udp", "none"]),
-        value("check-interval", None, "DURATION", "Time between probes, e.g. 2, 1.5s or 200ms (default 2s; at least 100ms, 1s for exec checks)"),
-        value("check-timeout", None, "DURATION", "Probe timeout (default 1s; at least 10ms)"),
-        value("check-rise", None, "N", "Consecutive successes that bring a down server up (default 2)"),
-        value("check-fall", None, "N", "Consecutive failures that take an up server down (default 3)"),
-        value("check-jitter", None, "DURATION", "Random extra delay before each probe, up to this long"),
-        value("check-addr", None, "ADDRESS", "Probe this address instead of the real server's"),
-        value("check-port", None, "PORT", "Probe this port instead of the real server's"),
-        value("check-initial", None, "STATE", "State before the first verdict: up (default) or down until proven")
-            .value_parser(["up", "down"]),
-        value("check-http-path", None, "PATH", "HTTP check: path to GET (default /)"),
-        value("check-http-host", None, "HOST", "HTTP check: Host header (default the probed address)"),
-        value("check-http-status", None, "LO[-HI]", "HTTP check: accepted status codes (default 200-399)"),
-        value("check-http-body", None, "TEXT", "HTTP check: text the response body must contain"),
-        value("check-exec", None, "COMMAND", "Exec check: command run by sh -c with RVS_SERVER_ADDR and RVS_SERVER_PORT set; exit 0 means up; killed with its process group on timeout")
-            .value_hint(ValueHint::CommandString),
-        value("check-udp-send", None, "TEXT", "UDP check: payload to send"),
-        value("check-udp-expect", None, "TEXT", "UDP check: text the reply must contain (any reply when unset)"),
-        value("slow-start", None, "SECS", "Ramp the effective weight up linearly over SECS after a server comes up"),
-        value("sorry-server", None, "ADDR:PORT", "Used only while no real server of the service is available (-A/-E)"),
-        flag("health", None, "With -L: per real server its health state, since when, last check result, latency and reason"),
-    ]
+/// Where an option is listed in the man page, in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Section {
+    Commands,
+    Service,
+    Options,
+    Listing,
+    Rvs,
+    Health,
+    Unsupported,
 }
-const UNSUPPORTED: &str = "Accepted for compatibility, rejected by rvs";
 
-fn flag(id: &'static str, short: Option<char>, help: &'static str) -> Arg {
-    let a = Arg::new(id).long(id).help(help).action(ArgAction::SetTrue);
-    match short {
-        Some(c) => a.short(c),
-        None => a,
+impl Section {
+    fn heading(self) -> Option<&'static str> {
+        Some(match self {
+            Section::Commands => "Commands",
+            Section::Service => "Virtual service",
+            Section::Options => return None,
+            Section::Listing => "Listing options",
+            Section::Rvs => "rvs options",
+            Section::Health => "Health checks (rvs)",
+            Section::Unsupported => "Accepted for compatibility, rejected by rvs",
+        })
     }
 }
 
-fn value(id: &'static str, short: Option<char>, name: &'static str, help: &'static str) -> Arg {
-    let a = Arg::new(id)
-        .long(id)
-        .value_name(name)
-        .help(help)
-        .action(ArgAction::Set);
-    match short {
-        Some(c) => a.short(c),
-        None => a,
+/// How one option is documented: its section, the name of its value (for
+/// options that take one), its help text, the values it accepts (listed in
+/// completions) and what kind of value it is (for completions).
+struct Doc {
+    section: Section,
+    value: &'static str,
+    help: &'static str,
+    values: &'static [&'static str],
+    hint: Option<ValueHint>,
+}
+
+const fn d(section: Section, value: &'static str, help: &'static str) -> Doc {
+    Doc {
+        section,
+        value,
+        help,
+        values: &[],
+        hint: None,
     }
 }
 
-/// rvsadm's options, described for documentation and completion.
-pub fn command() -> Command {
-    let commands = [
-        flag("add-service", Some('A'), "Add a virtual service"),
-        flag(
-            "edit-service",
-            Some('E'),
-            "Edit a virtual service: every option not given is reset to its default",
-        ),
-        flag(
-            "delete-service",
-            Some('D'),
-            "Delete a virtual service and all its real servers",
-        ),
-        flag("clear", Some('C'), "Delete every virtual service"),
-        flag(
-            "restore",
-            Some('R'),
-            "Read commands from standard input and apply them all or none",
-        ),
-        flag(
-            "save",
-            Some('S'),
-            "Print the table as commands that -R reads back",
-        ),
-        flag(
-            "add-server",
-            Some('a'),
-            "Add a real server to a virtual service",
-        ),
-        flag(
-            "edit-server",
-            Some('e'),
-            "Edit a real server: every option not given is reset to its default",
-        ),
-        flag("delete-server", Some('d'), "Delete a real server"),
-        flag(
-            "list",
-            Some('L'),
-            "List the table, one service, the connections (-c) or the timeouts (--timeout)",
-        )
-        .visible_short_alias('l'),
-        flag(
-            "zero",
-            Some('Z'),
-            "Zero the counters and rates of one service or of all services",
-        ),
-        Arg::new("set")
-            .long("set")
-            .num_args(3)
-            .value_names(["TCP", "TCPFIN", "UDP"])
-            .help("Set the idle timeouts in seconds; 0 keeps a value unchanged"),
-        flag("help", Some('h'), "Print the ipvsadm usage text"),
-        flag(
-            "version",
-            Some('v'),
-            "Print the rvsadm version and, if reachable, the rvsd version",
-        ),
-    ];
-    let service = [
-        value(
-            "tcp-service",
-            Some('t'),
-            "HOST[:PORT]",
-            "TCP virtual service; IPv6 as [ADDR]:PORT; PORT may be a service name",
-        )
-        .value_hint(ValueHint::Hostname),
-        value(
-            "udp-service",
-            Some('u'),
-            "HOST[:PORT]",
-            "UDP virtual service; IPv6 as [ADDR]:PORT; PORT may be a service name",
-        )
-        .value_hint(ValueHint::Hostname),
-    ];
-    let options = [
-        value(
-            "scheduler",
-            Some('s'),
-            "SCHEDULER",
-            "Scheduler: rr|wrr|lc|wlc|lblc|lblcr|dh|sh|sed|nq|fo|ovf|mh|twos (default wlc)",
-        )
-        .value_parser(SCHEDULERS.to_vec()),
-        Arg::new("persistent")
-            .long("persistent")
-            .short('p')
-            .value_name("TIMEOUT")
-            .num_args(0..=1)
-            .help("Persistent service; the timeout defaults to 360 seconds"),
-        value(
-            "netmask",
-            Some('M'),
-            "NETMASK",
-            "Persistence granularity: IPv4 mask, or prefix length for IPv6",
-        ),
-        value(
-            "sched-flags",
-            Some('b'),
-            "FLAGS",
-            "Scheduler flags: flag-N, sh-fallback, sh-port, mh-fallback, mh-port",
-        )
-        .value_parser([
-            "flag-1",
-            "flag-2",
-            "flag-3",
-            "sh-fallback",
-            "sh-port",
-            "mh-fallback",
-            "mh-port",
-        ]),
-        flag(
-            "ops",
-            Some('o'),
-            "One-packet scheduling (UDP services only)",
-        ),
-        value(
-            "real-server",
-            Some('r'),
-            "HOST[:PORT]",
-            "Real server address; the port defaults to the service port",
-        )
-        .value_hint(ValueHint::Hostname),
-        flag(
-            "masquerading",
-            Some('m'),
-            "Masquerading (NAT); the default and only method of rvs",
-        ),
-        value(
-            "weight",
-            Some('w'),
-            "WEIGHT",
-            "Capacity of the real server, 0 to 2147483647 (default 1)",
-        ),
-        value(
-            "u-threshold",
-            Some('x'),
-            "UTHRESHOLD",
-            "Upper connection threshold (0 = none)",
-        ),
-        value(
-            "l-threshold",
-            Some('y'),
-            "LTHRESHOLD",
-            "Lower connection threshold (0 = none)",
-        ),
-    ];
-    let listing = [
-        flag("numeric", Some('n'), "Numeric addresses and ports"),
-        flag("connection", Some('c'), "List the connection table"),
-        flag("timeout", None, "List the timeouts (tcp tcpfin udp)"),
-        flag("stats", None, "Statistics counters"),
-        flag("rate", None, "Rate estimates"),
-        flag(
-            "exact",
-            Some('X'),
-            "Exact numbers instead of K/M/G/T abbreviations",
-        ),
-        flag("thresholds", None, "Threshold information"),
-        flag("persistent-conn", None, "Persistent connection information"),
-        flag("tun-info", None, "Tunnel information"),
-        flag("nosort", None, "Do not sort services and real servers"),
-        flag("sort", None, "Does nothing (sorting is the default)"),
-    ];
-    let rvs = [
-        value(
-            "socket",
-            None,
-            "PATH",
-            "Control socket of rvsd (default: $RVS_SOCKET, else see FILES)",
-        )
-        .value_hint(ValueHint::FilePath),
-        flag("json", None, "JSON output for -L, -L -c and -L --timeout"),
-        value("generate", None, "WHAT", "Print generated documentation")
-            .value_parser(rvs::docgen::TARGETS.to_vec())
-            .hide(true),
-    ];
-    let unsupported = [
-        value(
-            "fwmark-service",
-            Some('f'),
-            "FWMARK",
-            "Firewall-mark service",
-        ),
-        value("sctp-service", None, "HOST[:PORT]", "SCTP service"),
-        flag("ipv6", Some('6'), "Firewall-mark service is IPv6"),
-        flag("gatewaying", Some('g'), "Direct routing"),
-        flag("ipip", Some('i'), "IP-in-IP tunneling"),
-        value("tun-type", None, "TYPE", "Tunnel type: ipip, gue or gre")
-            .value_parser(["ipip", "gue", "gre"]),
-        value("tun-port", None, "PORT", "Tunnel destination port"),
-        flag("tun-nocsum", None, "Tunnel without checksum"),
-        flag("tun-csum", None, "Tunnel with checksum"),
-        flag("tun-remcsum", None, "Tunnel with remote checksum"),
-        value("pe", None, "ENGINE", "Persistence engine"),
-        value(
-            "start-daemon",
-            None,
-            "STATE",
-            "Start a connection sync daemon (master or backup)",
-        )
-        .value_parser(["master", "backup"]),
-        value(
-            "stop-daemon",
-            None,
-            "STATE",
-            "Stop a connection sync daemon (master or backup)",
-        )
-        .value_parser(["master", "backup"]),
-        flag("daemon", None, "List sync daemons"),
-        value("syncid", None, "SID", "Sync daemon id"),
-        value("sync-maxlen", None, "LENGTH", "Maximum sync message length"),
-        value(
-            "mcast-interface",
-            None,
-            "INTERFACE",
-            "Sync multicast interface",
-        ),
-        value("mcast-group", None, "ADDRESS", "Sync multicast group"),
-        value("mcast-port", None, "PORT", "Sync UDP port"),
-        value("mcast-ttl", None, "TTL", "Sync multicast TTL"),
-    ];
+impl Doc {
+    const fn values(self, values: &'static [&'static str]) -> Doc {
+        Doc { values, ..self }
+    }
+    const fn hint(self, hint: ValueHint) -> Doc {
+        Doc {
+            hint: Some(hint),
+            ..self
+        }
+    }
+}
+
+const MASTER_BACKUP: &[&str] = &["master", "backup"];
+
+/// The documentation of every option of [`OPTIONS`]. The match has no
+/// catch-all: an option added to the parser does not compile until it is
+/// documented here, and the man page and completions follow from it.
+fn doc(opt: Opt) -> Doc {
+    use Opt::*;
+    use Section::{
+        Commands as C, Health as H, Listing as L, Options as O, Rvs as R, Service as S,
+        Unsupported as U,
+    };
+    match opt {
+        AddService => d(C, "", "Add a virtual service"),
+        EditService => d(C, "", "Edit a virtual service: every option not given is reset to its default"),
+        DeleteService => d(C, "", "Delete a virtual service and all its real servers"),
+        Clear => d(C, "", "Delete every virtual service"),
+        Restore => d(C, "", "Read commands from standard input and apply them all or none"),
+        Save => d(C, "", "Print the table as commands that -R reads back"),
+        AddServer => d(C, "", "Add a real server to a virtual service"),
+        EditServer => d(C, "", "Edit a real server: every option not given is reset to its default"),
+        DeleteServer => d(C, "", "Delete a real server"),
+        List => d(C, "", "List the table (-l is the same), one service, the connections (-c) or the timeouts (--timeout)"),
+        Zero => d(C, "", "Zero the counters and rates of one service or of all services"),
+        Set => d(C, "", "Set the idle timeouts in seconds; 0 keeps a value unchanged"),
+        Help => d(C, "", "Print the ipvsadm usage text"),
+        Version => d(C, "", "Print the rvsadm version and, if reachable, the rvsd version"),
+        Tcp => d(S, "HOST[:PORT]", "TCP virtual service; IPv6 as [ADDR]:PORT; PORT may be a service name")
+            .hint(ValueHint::Hostname),
+        Udp => d(S, "HOST[:PORT]", "UDP virtual service; IPv6 as [ADDR]:PORT; PORT may be a service name")
+            .hint(ValueHint::Hostname),
+        Scheduler => d(O, "SCHEDULER", "Scheduler: rr|wrr|lc|wlc|lblc|lblcr|dh|sh|sed|nq|fo|ovf|mh|twos (default wlc)")
+            .values(SCHEDULERS),
+        Persistent => d(O, "TIMEOUT", "Persistent service; the timeout defaults to 360 seconds"),
+        Netmask => d(O, "NETMASK", "Persistence granularity: IPv4 mask, or prefix length for IPv6"),
+        SchedFlags => d(O, "FLAGS", "Scheduler flags: flag-N, sh-fallback, sh-port, mh-fallback, mh-port")
+            .values(&["flag-1", "flag-2", "flag-3", "sh-fallback", "sh-port", "mh-fallback", "mh-port"]),
+        Ops => d(O, "", "One-packet scheduling (UDP services only)"),
+        RealServer => d(O, "HOST[:PORT]", "Real server address; the port defaults to the service port")
+            .hint(ValueHint::Hostname),
+        Masquerading => d(O, "", "Masquerading (NAT); the default and only method of rvs"),
+        Weight => d(O, "WEIGHT", "Capacity of the real server, 0 to 2147483647 (default 1)"),
+        UThreshold => d(O, "UTHRESHOLD", "Upper connection threshold (0 = none)"),
+        LThreshold => d(O, "LTHRESHOLD", "Lower connection threshold (0 = none)"),
+        Numeric => d(L, "", "Numeric addresses and ports"),
+        Connection => d(L, "", "List the connection table"),
+        Timeout => d(L, "", "List the timeouts (tcp tcpfin udp)"),
+        Stats => d(L, "", "Statistics counters"),
+        Rate => d(L, "", "Rate estimates"),
+        Exact => d(L, "", "Exact numbers instead of K/M/G/T abbreviations"),
+        Thresholds => d(L, "", "Threshold information"),
+        PersistentConn => d(L, "", "Persistent connection information"),
+        TunInfo => d(L, "", "Tunnel information"),
+        NoSort => d(L, "", "Do not sort services and real servers"),
+        Sort => d(L, "", "Does nothing (sorting is the default)"),
+        Socket => d(R, "PATH", "Control socket of rvsd (default: $RVS_SOCKET, else see FILES)")
+            .hint(ValueHint::FilePath),
+        Json => d(R, "", "JSON output for -L, -L -c and -L --timeout"),
+        Check => d(H, "KIND", "Kind of active check: tcp, http, exec, udp or none (default: tcp for TCP services, none for UDP)")
+            .values(&["tcp", "http", "exec", "udp", "none"]),
+        CheckInterval => d(H, "DURATION", "Time between probes, e.g. 2, 1.5s or 200ms (default 2s; at least 100ms, 1s for exec checks)"),
+        CheckTimeout => d(H, "DURATION", "Probe timeout (default 1s; at least 10ms)"),
+        CheckRise => d(H, "N", "Consecutive successes that bring a down server up (default 2)"),
+        CheckFall => d(H, "N", "Consecutive failures that take an up server down (default 3)"),
+        CheckJitter => d(H, "DURATION", "Random extra delay before each probe, up to this long"),
+        CheckAddr => d(H, "ADDRESS", "Probe this address instead of the real server's"),
+        CheckPort => d(H, "PORT", "Probe this port instead of the real server's"),
+        CheckInitial => d(H, "STATE", "State before the first verdict: up (default) or down until proven")
+            .values(&["up", "down"]),
+        CheckHttpPath => d(H, "PATH", "HTTP check: path to GET (default /)"),
+        CheckHttpHost => d(H, "HOST", "HTTP check: Host header (default the probed address)"),
+        CheckHttpStatus => d(H, "LO[-HI]", "HTTP check: accepted status codes (default 200-399)"),
+        CheckHttpBody => d(H, "TEXT", "HTTP check: text the response body must contain"),
+        CheckExec => d(H, "COMMAND", "Exec check: command run by sh -c with RVS_SERVER_ADDR and RVS_SERVER_PORT set; exit 0 means up; killed with its process group on timeout")
+            .hint(ValueHint::CommandString),
+        CheckUdpSend => d(H, "TEXT", "UDP check: payload to send"),
+        CheckUdpExpect => d(H, "TEXT", "UDP check: text the reply must contain (any reply when unset)"),
+        SlowStart => d(H, "SECS", "Ramp the effective weight up linearly over SECS after a server comes up"),
+        SorryServer => d(H, "ADDR:PORT", "Used only while no real server of the service is available (-A/-E)"),
+        Health => d(H, "", "With -L: per real server its health state, since when, last check result, latency and reason"),
+        Fwmark => d(U, "FWMARK", "Firewall-mark service"),
+        Sctp => d(U, "HOST[:PORT]", "SCTP service"),
+        Ipv6 => d(U, "", "Firewall-mark service is IPv6"),
+        Gatewaying => d(U, "", "Direct routing"),
+        Ipip => d(U, "", "IP-in-IP tunneling"),
+        TunType => d(U, "TYPE", "Tunnel type: ipip, gue or gre").values(&["ipip", "gue", "gre"]),
+        TunPort => d(U, "PORT", "Tunnel destination port"),
+        TunNocsum => d(U, "", "Tunnel without checksum"),
+        TunCsum => d(U, "", "Tunnel with checksum"),
+        TunRemcsum => d(U, "", "Tunnel with remote checksum"),
+        Pe => d(U, "ENGINE", "Persistence engine"),
+        StartDaemon => d(U, "STATE", "Start a connection sync daemon (master or backup)").values(MASTER_BACKUP),
+        StopDaemon => d(U, "STATE", "Stop a connection sync daemon (master or backup)").values(MASTER_BACKUP),
+        Daemon => d(U, "", "List sync daemons"),
+        SyncId => d(U, "SID", "Sync daemon id"),
+        SyncMaxlen => d(U, "LENGTH", "Maximum sync message length"),
+        McastInterface => d(U, "INTERFACE", "Sync multicast interface"),
+        McastGroup => d(U, "ADDRESS", "Sync multicast group"),
+        McastPort => d(U, "PORT", "Sync UDP port"),
+        McastTtl => d(U, "TTL", "Sync multicast TTL"),
+    }
+}
+
+/// The clap argument of one [`OPTIONS`] entry with a long name; entries with
+/// a short name only (`-l`) become visible aliases of the same option.
+fn arg(long: &'static str, short: Option<char>, kind: ArgKind, opt: Opt, doc: &Doc) -> Arg {
+    let mut a = Arg::new(long).long(long).help(doc.help);
+    if let Some(c) = short {
+        a = a.short(c);
+    }
+    for alias in OPTIONS.iter().filter(|o| o.id == opt && o.long.is_none()) {
+        if let Some(c) = alias.short {
+            a = a.visible_short_alias(c);
+        }
+    }
+    a = match kind {
+        // `--set tcp tcpfin udp`: popt reads the three values as leftovers.
+        ArgKind::None if opt == Opt::Set => a.num_args(3).value_names(["TCP", "TCPFIN", "UDP"]),
+        ArgKind::None => a.action(ArgAction::SetTrue),
+        ArgKind::Required => a.value_name(doc.value).action(ArgAction::Set),
+        ArgKind::Optional => a.value_name(doc.value).num_args(0..=1),
+    };
+    if !doc.values.is_empty() {
+        a = a.value_parser(doc.values.to_vec());
+    }
+    if let Some(h) = doc.hint {
+        a = a.value_hint(h);
+    }
     // Possible values are listed in the help texts: clap_mangen's own
     // rendering of them does not pass `mandoc -T lint`.
-    let heading = |args: Vec<Arg>, h: Option<&'static str>| {
-        args.into_iter().map(move |a| {
-            let takes_values = a.get_action().takes_values();
-            a.help_heading(h).hide_possible_values(takes_values)
+    let takes_values = a.get_action().takes_values();
+    a.help_heading(doc.section.heading())
+        .hide_possible_values(takes_values)
+}
+
+/// rvsadm's options for documentation and completion, generated from the
+/// parser's table [`OPTIONS`] and [`doc`]: by section, then in table order.
+/// The hidden `--generate` (handled in `main.rs`) is not described.
+pub fn command() -> Command {
+    let mut args: Vec<(Section, Arg)> = OPTIONS
+        .iter()
+        .filter_map(|o| {
+            let long = o.long?;
+            let doc = doc(o.id);
+            Some((doc.section, arg(long, o.short, o.arg, o.id, &doc)))
         })
-    };
+        .collect();
+    args.sort_by_key(|(section, _)| *section);
     Command::new("rvsadm")
         .version(rvs::ctl::proto::RVS_VERSION)
         .about("administer the rvs userspace load balancer (ipvsadm-compatible)")
         .long_about(LONG_ABOUT)
         .disable_help_flag(true)
         .disable_version_flag(true)
-        .args(heading(commands.to_vec(), Some(COMMANDS)))
-        .args(heading(service.to_vec(), Some(SERVICE)))
-        .args(heading(options.to_vec(), None))
-        .args(heading(listing.to_vec(), Some(LISTING)))
-        .args(heading(rvs.to_vec(), Some(RVS)))
-        .args(heading(health_args(), Some(HEALTH)))
-        .args(heading(unsupported.to_vec(), Some(UNSUPPORTED)))
+        .args(args.into_iter().map(|(_, a)| a))
 }
 
 const LONG_ABOUT: &str = "\
@@ -521,6 +442,165 @@ pub fn man_extra() -> ManExtra {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
+
+    /// Options the command line takes that are not in [`OPTIONS`] and must
+    /// not be documented or completed: `--generate` is handled by `main.rs`
+    /// before parsing, to build the man page and completions themselves.
+    const HIDDEN: &[&str] = &["--generate"];
+
+    /// Every spelling the parser accepts: `--long` and `-s`.
+    fn parser_options() -> BTreeSet<String> {
+        let mut all = BTreeSet::new();
+        for o in OPTIONS {
+            all.extend(o.long.map(|l| format!("--{l}")));
+            all.extend(o.short.map(|c| format!("-{c}")));
+        }
+        all
+    }
+
+    fn committed(path: &str) -> String {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+        std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    }
+
+    /// Words of `text` that look like options (`-x`, `--long-name`).
+    fn option_words(text: &str) -> BTreeSet<String> {
+        text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+            .filter(|w| {
+                let name = w.strip_prefix("--").or_else(|| w.strip_prefix('-'));
+                name.is_some_and(|n| n.starts_with(|c: char| c.is_ascii_alphanumeric()))
+            })
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The OPTIONS section of the man page, roff escapes removed: every
+    /// option word in it, and those of the `.TP` headers (the documented ones).
+    fn man_options(page: &str) -> (BTreeSet<String>, BTreeSet<String>) {
+        let plain = page
+            .replace("\\-", "-")
+            .replace("\\fB", " ")
+            .replace("\\fI", " ")
+            .replace("\\fR", " ");
+        // From OPTIONS to the first section of `man_extra` (clap writes a
+        // section per help heading in between).
+        let start = plain.find("\n.SH OPTIONS\n").expect("an OPTIONS section");
+        let first_extra = format!("\n.SH \"{}\"\n", man_extra().sections[0].title);
+        let end = plain
+            .find(&first_extra)
+            .expect("the sections after OPTIONS");
+        let section = &plain[start..end];
+        let mut headers = BTreeSet::new();
+        let mut lines = section.lines();
+        while let Some(l) = lines.next() {
+            if l == ".TP" {
+                // Value names (`<LO[-HI]>`) are not options.
+                let header = lines.next().unwrap_or("");
+                let names = header.split('<').map(|p| p.rsplit('>').next().unwrap_or(p));
+                headers.extend(names.flat_map(option_words));
+            }
+        }
+        (option_words(section), headers)
+    }
+
+    /// Options a completion script offers, by shell.
+    fn completed(shell: &str, text: &str) -> BTreeSet<String> {
+        match shell {
+            "bash" => {
+                let line = text
+                    .lines()
+                    .find(|l| l.trim_start().starts_with("opts=\"-"))
+                    .expect("the top-level opts line");
+                option_words(line)
+            }
+            "zsh" => text
+                .lines()
+                .filter_map(|l| l.trim_start().strip_prefix('\''))
+                .filter_map(|l| {
+                    let end = l.find(['=', '+', '['])?;
+                    Some(l[..end].to_string())
+                })
+                .filter(|w| w.starts_with('-'))
+                .collect(),
+            _ => {
+                let mut all = BTreeSet::new();
+                for l in text
+                    .lines()
+                    .filter(|l| l.starts_with("complete -c rvsadm "))
+                {
+                    let words: Vec<&str> = l.split(' ').collect();
+                    for pair in words.windows(2) {
+                        match pair[0] {
+                            "-s" => all.insert(format!("-{}", pair[1])),
+                            "-l" => all.insert(format!("--{}", pair[1])),
+                            _ => false,
+                        };
+                    }
+                }
+                all
+            }
+        }
+    }
+
+    #[test]
+    fn hidden_options_are_not_in_the_table() {
+        let parser = parser_options();
+        for h in HIDDEN {
+            assert!(!parser.contains(*h), "{h} is in OPTIONS");
+        }
+    }
+
+    /// The committed man page (kept fresh by tests/generated_docs.rs)
+    /// documents exactly the options the parser accepts.
+    #[test]
+    fn man_page_documents_every_parser_option() {
+        let parser = parser_options();
+        let (mentioned, documented) = man_options(&committed("man/rvsadm.8"));
+        let missing: Vec<_> = parser.difference(&mentioned).collect();
+        assert!(
+            missing.is_empty(),
+            "man/rvsadm.8 does not document {missing:?}: describe them in manpage.rs, run scripts/gen-docs"
+        );
+        let unknown: Vec<_> = documented.difference(&parser).collect();
+        assert!(
+            unknown.is_empty(),
+            "man/rvsadm.8 documents {unknown:?}, which the parser does not accept"
+        );
+    }
+
+    /// Each committed completion offers exactly the parser's options, and no
+    /// hidden one.
+    #[test]
+    fn completions_offer_every_parser_option_and_no_other() {
+        let parser = parser_options();
+        for (shell, path) in [
+            ("bash", "completions/rvsadm.bash"),
+            ("zsh", "completions/_rvsadm"),
+            ("fish", "completions/rvsadm.fish"),
+        ] {
+            let offered = completed(shell, &committed(path));
+            let missing: Vec<_> = parser.difference(&offered).collect();
+            assert!(
+                missing.is_empty(),
+                "{path} does not offer {missing:?}: run scripts/gen-docs"
+            );
+            let unknown: Vec<_> = offered.difference(&parser).collect();
+            assert!(
+                unknown.is_empty(),
+                "{path} offers {unknown:?}, which the parser does not accept (hidden: {HIDDEN:?})"
+            );
+        }
+    }
+
+    /// The generated definition has one argument per long option of the table.
+    #[test]
+    fn clap_definition_follows_the_table() {
+        let cmd = command();
+        let longs: BTreeSet<&str> = cmd.get_arguments().filter_map(|a| a.get_long()).collect();
+        let table: BTreeSet<&str> = OPTIONS.iter().filter_map(|o| o.long).collect();
+        assert_eq!(longs, table);
+    }
 
     #[test]
     fn clap_definition_is_consistent() {
