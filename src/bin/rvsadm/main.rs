@@ -91,7 +91,7 @@ fn generate(target: Option<&str>) -> ExitCode {
             2,
         );
     };
-    match rvs::docgen::generate(manpage::command(), target, &manpage::man_extra()) {
+    match rvs::docgen::generate(manpage::command_for(target), target, &manpage::man_extra()) {
         Ok(bytes) => write_stdout(&String::from_utf8_lossy(&bytes)),
         Err(e) => fail(&e, 2),
     }

@@ -134,12 +134,14 @@ fn doc(opt: Opt) -> Doc {
         CheckRise => d(H, "N", "Consecutive successes that bring a down server up (default 2)"),
         CheckFall => d(H, "N", "Consecutive failures that take an up server down (default 3)"),
         CheckJitter => d(H, "DURATION", "Random extra delay before each probe, up to this long"),
-        CheckAddr => d(H, "ADDRESS", "Probe this address instead of the real server's"),
+        CheckAddr => d(H, "ADDRESS", "Probe this address instead of the real server's")
+            .hint(ValueHint::Hostname),
         CheckPort => d(H, "PORT", "Probe this port instead of the real server's"),
         CheckInitial => d(H, "STATE", "State before the first verdict: up (default) or down until proven")
             .values(&["up", "down"]),
         CheckHttpPath => d(H, "PATH", "HTTP check: path to GET (default /)"),
-        CheckHttpHost => d(H, "HOST", "HTTP check: Host header (default the probed address)"),
+        CheckHttpHost => d(H, "HOST", "HTTP check: Host header (default the probed address)")
+            .hint(ValueHint::Hostname),
         CheckHttpStatus => d(H, "LO[-HI]", "HTTP check: accepted status codes (default 200-399)"),
         CheckHttpBody => d(H, "TEXT", "HTTP check: text the response body must contain"),
         CheckExec => d(H, "COMMAND", "Exec check: command run by sh -c with RVS_SERVER_ADDR and RVS_SERVER_PORT set; exit 0 means up; killed with its process group on timeout")
@@ -147,7 +149,8 @@ fn doc(opt: Opt) -> Doc {
         CheckUdpSend => d(H, "TEXT", "UDP check: payload to send"),
         CheckUdpExpect => d(H, "TEXT", "UDP check: text the reply must contain (any reply when unset)"),
         SlowStart => d(H, "SECS", "Ramp the effective weight up linearly over SECS after a server comes up"),
-        SorryServer => d(H, "ADDR:PORT", "Used only while no real server of the service is available (-A/-E)"),
+        SorryServer => d(H, "ADDR:PORT", "Used only while no real server of the service is available (-A/-E)")
+            .hint(ValueHint::Hostname),
         Health => d(H, "", "With -L: per real server its health state, since when, last check result, latency and reason"),
         Fwmark => d(U, "FWMARK", "Firewall-mark service"),
         Sctp => d(U, "HOST[:PORT]", "SCTP service"),
@@ -194,14 +197,43 @@ fn arg(long: &'static str, short: Option<char>, kind: ArgKind, opt: Opt, doc: &D
     if !doc.values.is_empty() {
         a = a.value_parser(doc.values.to_vec());
     }
-    if let Some(h) = doc.hint {
-        a = a.value_hint(h);
+    if a.get_action().takes_values() {
+        // Values without a hint are numbers, names and texts: no file names.
+        a = a.value_hint(doc.hint.unwrap_or(ValueHint::Other));
     }
     // Possible values are listed in the help texts: clap_mangen's own
     // rendering of them does not pass `mandoc -T lint`.
     let takes_values = a.get_action().takes_values();
     a.help_heading(doc.section.heading())
         .hide_possible_values(takes_values)
+}
+
+/// [`command`] as one `--generate` target needs it. clap's bash completion
+/// offers file names for host names, so there addresses complete to nothing;
+/// zsh reads a `:` in a value name (`HOST[:PORT]`) as the end of the name.
+pub fn command_for(target: &str) -> Command {
+    let cmd = command();
+    match target {
+        "complete-bash" => cmd.mut_args(|a| match a.get_value_hint() {
+            ValueHint::Hostname => a.value_hint(ValueHint::Other),
+            _ => a,
+        }),
+        "complete-zsh" => cmd.mut_args(|a| {
+            // Leaked once per `--generate` run: clap keeps `&'static str`s.
+            let names: Vec<&'static str> = a
+                .get_value_names()
+                .unwrap_or_default()
+                .iter()
+                .map(|n| &*n.replace(':', "\\:").leak())
+                .collect();
+            if names.is_empty() {
+                a
+            } else {
+                a.value_names(names)
+            }
+        }),
+        _ => cmd,
+    }
 }
 
 /// rvsadm's options for documentation and completion, generated from the
@@ -589,6 +621,89 @@ mod tests {
             assert!(
                 unknown.is_empty(),
                 "{path} offers {unknown:?}, which the parser does not accept (hidden: {HIDDEN:?})"
+            );
+        }
+    }
+
+    /// Options whose values may name files: the socket, and the exec check's
+    /// command (bash completes a command as a file name).
+    const FILE_VALUES: &[&str] = &["--socket", "--check-exec"];
+
+    /// Options a completion script completes with file names.
+    fn file_completed(shell: &str, text: &str) -> BTreeSet<String> {
+        let mut all = BTreeSet::new();
+        match shell {
+            "bash" => {
+                let mut current = None;
+                for l in text.lines().map(str::trim) {
+                    if let Some(opt) = l.strip_suffix(')').filter(|o| o.starts_with('-')) {
+                        current = Some(opt.to_string());
+                    } else if l.contains("compgen -f") {
+                        all.extend(current.clone());
+                    }
+                }
+            }
+            "zsh" => {
+                for l in text.lines().map(str::trim) {
+                    if l.ends_with(":_files' \\") || l.ends_with(":_default' \\") {
+                        all.extend(completed("zsh", l));
+                    }
+                }
+            }
+            _ => {
+                for l in text.lines() {
+                    let files = l.contains(" -F") || !l.contains(" -f");
+                    if l.contains(" -r") && files {
+                        all.extend(completed("fish", l));
+                    }
+                }
+            }
+        }
+        all
+    }
+
+    /// Only paths complete to file names: no address, number or name does.
+    #[test]
+    fn completions_offer_file_names_only_for_paths() {
+        let socket = OPTIONS.iter().find(|o| o.id == Opt::Socket).unwrap();
+        assert_eq!(socket.short, None, "FILE_VALUES lists long names only");
+        for (shell, path) in [
+            ("bash", "completions/rvsadm.bash"),
+            ("zsh", "completions/_rvsadm"),
+            ("fish", "completions/rvsadm.fish"),
+        ] {
+            let files = file_completed(shell, &committed(path));
+            let wrong: Vec<_> = files
+                .iter()
+                .filter(|o| !FILE_VALUES.contains(&o.as_str()))
+                .collect();
+            assert!(
+                wrong.is_empty(),
+                "{path} completes file names for {wrong:?}"
+            );
+        }
+    }
+
+    /// Addresses complete to host names where the shell knows them.
+    #[test]
+    fn addresses_complete_host_names_in_zsh_and_fish() {
+        let zsh = committed("completions/_rvsadm");
+        let fish = committed("completions/rvsadm.fish");
+        for name in [
+            "tcp-service",
+            "udp-service",
+            "real-server",
+            "check-addr",
+            "sorry-server",
+        ] {
+            let spec = format!("'--{name}=[");
+            let line = zsh.lines().find(|l| l.starts_with(&spec)).unwrap();
+            assert!(line.ends_with(":_hosts' \\"), "zsh --{name}: {line}");
+            let flag = format!(" -l {name} ");
+            let line = fish.lines().find(|l| l.contains(&flag)).unwrap();
+            assert!(
+                line.contains("__fish_print_hostnames"),
+                "fish --{name}: {line}"
             );
         }
     }
