@@ -95,29 +95,6 @@ pub enum Opt {
     Health,
 }
 
-/// The rvs health options with their names as used in messages and `-S`.
-pub const HEALTH_OPTIONS: &[(Opt, &str)] = &[
-    (Opt::Check, "check"),
-    (Opt::CheckInterval, "check-interval"),
-    (Opt::CheckTimeout, "check-timeout"),
-    (Opt::CheckRise, "check-rise"),
-    (Opt::CheckFall, "check-fall"),
-    (Opt::CheckJitter, "check-jitter"),
-    (Opt::CheckAddr, "check-addr"),
-    (Opt::CheckPort, "check-port"),
-    (Opt::CheckInitial, "check-initial"),
-    (Opt::CheckHttpPath, "check-http-path"),
-    (Opt::CheckHttpHost, "check-http-host"),
-    (Opt::CheckHttpStatus, "check-http-status"),
-    (Opt::CheckHttpBody, "check-http-body"),
-    (Opt::CheckExec, "check-exec"),
-    (Opt::CheckUdpSend, "check-udp-send"),
-    (Opt::CheckUdpExpect, "check-udp-expect"),
-    (Opt::SlowStart, "slow-start"),
-    (Opt::SorryServer, "sorry-server"),
-    (Opt::Health, "health"),
-];
-
 const fn o(long: &'static str, short: Option<char>, arg: ArgKind, id: Opt) -> OptDef<Opt> {
     OptDef {
         long: Some(long),
@@ -259,6 +236,42 @@ impl Opt {
             TunRemcsum => 33,
             _ => return None,
         })
+    }
+
+    /// True for the rvs health options (long only, outside the matrix).
+    pub fn is_health(self) -> bool {
+        use Opt::*;
+        matches!(
+            self,
+            Check
+                | CheckInterval
+                | CheckTimeout
+                | CheckRise
+                | CheckFall
+                | CheckJitter
+                | CheckAddr
+                | CheckPort
+                | CheckInitial
+                | CheckHttpPath
+                | CheckHttpHost
+                | CheckHttpStatus
+                | CheckHttpBody
+                | CheckExec
+                | CheckUdpSend
+                | CheckUdpExpect
+                | SlowStart
+                | SorryServer
+                | Health
+        )
+    }
+
+    /// The long name in [`OPTIONS`], as messages and `-S` print it.
+    pub fn long_name(self) -> &'static str {
+        OPTIONS
+            .iter()
+            .find(|d| d.id == self)
+            .and_then(|d| d.long)
+            .unwrap_or("?")
     }
 
     /// True for the options that select a command.

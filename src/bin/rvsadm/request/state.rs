@@ -14,7 +14,7 @@ use rvs::daemon::table::{
 
 use super::{fail, CliError};
 use crate::addr::{atoi, number_in, parse_netmask_v4, parse_service};
-use crate::options::{Opt, HEALTH_OPTIONS, OPT_NAMES};
+use crate::options::{Opt, OPT_NAMES};
 
 /// Everything the popt loop records (ipvsadm's `ce` and `options`).
 pub(super) struct State {
@@ -89,11 +89,7 @@ impl State {
 
     /// The rvs health-check options (long only, outside the matrix).
     fn health_option(&mut self, opt: Opt, a: String) -> Result<(), CliError> {
-        let name = HEALTH_OPTIONS
-            .iter()
-            .find(|(o, _)| *o == opt)
-            .map(|(_, n)| *n)
-            .unwrap_or("?");
+        let name = opt.long_name();
         if self.health_opts.contains(&name) {
             return fail(format!("multiple '{name}' options specified"));
         }
@@ -233,7 +229,7 @@ impl State {
         if matches!(opt, Opt::Socket | Opt::Json) {
             return self.extension(opt, arg);
         }
-        if HEALTH_OPTIONS.iter().any(|(o, _)| *o == opt) {
+        if opt.is_health() {
             return self.health_option(opt, arg.unwrap_or_default());
         }
         self.set_option(opt)?;
