@@ -120,3 +120,55 @@ Health checks (-A/-E: service defaults; -a/-e: per real server):
   --slow-start secs                   ramp the weight up over secs after recovery
   --sorry-server address:port         used while no real server is up (-A/-E)
 ";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::OPTIONS;
+    use std::collections::BTreeSet;
+
+    /// Words of `text` that look like options (`-x`, `--long-name`).
+    fn option_words(text: &str) -> BTreeSet<String> {
+        text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+            .filter(|w| {
+                let name = w.strip_prefix("--").or_else(|| w.strip_prefix('-'));
+                name.is_some_and(|n| n.starts_with(|c: char| c.is_ascii_alphanumeric()))
+            })
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Long options ipvsadm 1.31's `-h` does not list; its text is kept as is.
+    const NOT_IN_IPVSADM_HELP: &[&str] = &["--version"];
+
+    /// `-h` names every long option the parser accepts, and nothing else.
+    #[test]
+    fn help_names_every_long_option() {
+        let words = option_words(&help_text("rvsadm"));
+        let longs: BTreeSet<String> = OPTIONS
+            .iter()
+            .filter_map(|o| o.long)
+            .map(|l| format!("--{l}"))
+            .collect();
+        let missing: Vec<_> = longs
+            .difference(&words)
+            .filter(|l| !NOT_IN_IPVSADM_HELP.contains(&l.as_str()))
+            .collect();
+        assert!(missing.is_empty(), "-h does not name {missing:?}");
+        let shorts: BTreeSet<String> = OPTIONS
+            .iter()
+            .filter_map(|o| o.short)
+            .map(|c| format!("-{c}"))
+            .collect();
+        let unknown: Vec<_> = words
+            .iter()
+            // `-x` or `--long` (not `lo[-hi]`, a value).
+            .filter(|w| w.starts_with("--") || w.len() == 2)
+            .filter(|w| !longs.contains(*w) && !shorts.contains(*w))
+            .collect();
+        assert!(
+            unknown.is_empty(),
+            "-h names {unknown:?}, unknown to the parser"
+        );
+    }
+}
