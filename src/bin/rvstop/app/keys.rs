@@ -471,7 +471,7 @@ mod tests {
         let mut u = sample_update();
         u.table.services[0].servers[0].spec.weight = 0;
         app.ingest(u, Instant::now());
-        assert!(app.notices[0].text.contains("2 → 0 (quiesced)"));
+        assert!(app.notices[0].text.contains("2 → 0 (drained)"));
         app.on_key(ch('e'));
         let Action::Send {
             request: Request::EditServer { server, .. },

@@ -18,10 +18,7 @@ use rvs::ctl::proto::{Rates, Request, ServerView, ServiceKey, ServiceView, Table
 mod keys;
 mod rows;
 
-pub use rows::{
-    addr_text, server_state, service_active, service_flags, service_inactive, service_label,
-    ServerState,
-};
+pub use rows::{addr_text, service_active, service_flags, service_inactive, service_label};
 
 /// Samples kept per row for the sparklines (~2 minutes at the default interval).
 pub const HISTORY_LEN: usize = 120;
@@ -379,7 +376,7 @@ impl App {
                     None => notes.push(format!("real server {addr} added to {label}")),
                     Some(x) if x.spec.weight != r.spec.weight => {
                         let what = match (x.spec.weight, r.spec.weight) {
-                            (_, 0) => " (quiesced)",
+                            (_, 0) => " (drained)",
                             (0, _) => " (re-enabled)",
                             _ => "",
                         };
@@ -437,7 +434,6 @@ mod tests {
         let svc = u.table.services[0].spec.key;
         let srv = &mut u.table.services[0].servers[0];
         srv.health.state = rvs::ctl::proto::HealthState::Down;
-        assert_eq!(server_state(srv), ServerState::Down);
         let addr = srv.spec.addr;
         u.events.push(rvs::ctl::proto::HealthEvent {
             at_ms: 0,

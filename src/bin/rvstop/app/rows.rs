@@ -1,47 +1,16 @@
 //! Derived views of the state: the rows as shown (sorted, filtered, folded),
-//! lookups, totals, and the text of labels, flags and server states.
+//! lookups, totals, and the text of labels and flags. A server's state is not
+//! derived here: rvsd sends it (`health.state`) and rvstop prints its
+//! `name()`, the word `rvsadm -L --health` prints.
 
 use std::cmp::Ordering;
 use std::net::SocketAddr;
 
-use rvs::ctl::proto::{
-    Rates, ServerView, ServiceKey, ServiceView, SCHED_FLAG_1, SCHED_FLAG_2, SCHED_FLAG_3,
-};
+use rvs::ctl::names::sched_flag_names;
+use rvs::ctl::proto::{Rates, ServerView, ServiceKey, ServiceView};
 
 use super::{App, History, RowId, SortMode, Totals, VisibleService};
 
-/// State of a real server as the dashboard shows it: rvsd's health state
-/// (checks and failed connects) first, then the weight.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ServerState {
-    /// Weight > 0 and healthy: takes new connections.
-    Up,
-    /// Weight 0: keeps its connections, gets no new ones.
-    Quiesced,
-    /// Failed its health checks or connects: out of rotation.
-    Down,
-}
-
-impl ServerState {
-    pub fn label(self) -> &'static str {
-        match self {
-            ServerState::Up => "UP",
-            ServerState::Quiesced => "QUIESCED",
-            ServerState::Down => "DOWN",
-        }
-    }
-}
-
-/// The state column of a real server.
-pub fn server_state(s: &ServerView) -> ServerState {
-    if s.health.state == rvs::ctl::proto::HealthState::Down {
-        ServerState::Down
-    } else if s.spec.weight == 0 {
-        ServerState::Quiesced
-    } else {
-        ServerState::Up
-    }
-}
 /// "TCP 10.0.0.1:80"
 pub fn service_label(key: &ServiceKey) -> String {
     format!("{} {}", key.proto.name(), addr_text(&key.addr))
@@ -52,8 +21,9 @@ pub fn addr_text(addr: &SocketAddr) -> String {
     addr.to_string()
 }
 
-/// A service's options: "persistent 360s ops flag-1", or in `short` form
-/// for the table "p360 ops f1".
+/// A service's options: "persistent 360s ops sh-fallback", or in `short`
+/// form for the table "p360 ops sh-fallback". Scheduler flags are named as
+/// `rvsadm -L` names them, in both forms.
 pub fn service_flags(s: &ServiceView, short: bool) -> String {
     let mut out = Vec::new();
     if let Some(t) = s.spec.persistent {
@@ -66,15 +36,11 @@ pub fn service_flags(s: &ServiceView, short: bool) -> String {
     if s.spec.ops {
         out.push("ops".to_string());
     }
-    for (bit, n) in [(SCHED_FLAG_1, 1), (SCHED_FLAG_2, 2), (SCHED_FLAG_3, 3)] {
-        if s.spec.sched_flags & bit != 0 {
-            out.push(if short {
-                format!("f{n}")
-            } else {
-                format!("flag-{n}")
-            });
-        }
-    }
+    out.extend(
+        sched_flag_names(&s.spec.scheduler, s.spec.sched_flags)
+            .into_iter()
+            .map(String::from),
+    );
     out.join(" ")
 }
 
@@ -244,17 +210,5 @@ mod tests {
             RowId::Server(web(), "192.168.1.13:8080".parse().unwrap())
         );
         assert_eq!(app.selected, Some(rows[0]));
-    }
-
-    #[test]
-    fn state_is_weight_derived() {
-        assert_eq!(
-            server_state(&server("1.2.3.4:1", 0, 0, 0, 0)),
-            ServerState::Quiesced
-        );
-        assert_eq!(
-            server_state(&server("1.2.3.4:1", 3, 0, 0, 0)),
-            ServerState::Up
-        );
     }
 }

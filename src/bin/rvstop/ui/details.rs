@@ -7,7 +7,7 @@ use ratatui::widgets::{Block, Paragraph, RenderDirection, Sparkline};
 use ratatui::Frame;
 
 use super::units::{fmt_bps, fmt_count};
-use crate::app::{addr_text, server_state, service_flags, service_label, App, RowId};
+use crate::app::{addr_text, service_flags, service_label, App, RowId};
 
 pub(super) fn draw_details(frame: &mut Frame, area: Rect, app: &App) {
     let [title, sparks] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);
@@ -38,7 +38,7 @@ pub(super) fn draw_details(frame: &mut Frame, area: Rect, app: &App) {
                 service_label(&k),
                 r.shown_forward.name(),
                 r.spec.weight,
-                server_state(r).label(),
+                r.health.state.name(),
                 fmt_count(r.stats.conns)
             ),
             None => format!(" ▶ {} in {}", addr_text(&a), service_label(&k)),

@@ -21,8 +21,10 @@ Keys:
   ?                show / hide this help
   q, Esc, Ctrl-C   quit
 
-Service flags: pN persistent N s, ops one-packet scheduling,
-f1-f3 scheduler flags. w, d and e send EditServer to rvsd; they
+Service flags: pN persistent N s, ops one-packet scheduling, and
+scheduler flags as rvsadm -L names them (sh-fallback, flag-1, ...).
+State is rvsd's, as rvsadm -L --health shows it: UP, DRAIN (weight 0),
+DOWN (failed checks). w, d and e send EditServer to rvsd; they
 need permission to change the table (root, or a member of rvsd's
 --socket-group). A refusal shows in the status line.";
 

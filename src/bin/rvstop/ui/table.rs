@@ -9,9 +9,9 @@ use ratatui::Frame;
 use super::units::{fmt_bps, fmt_count};
 use super::WIDE;
 use crate::app::{
-    addr_text, server_state, service_active, service_flags, service_inactive, service_label, App,
-    Link, RowId, ServerState,
+    addr_text, service_active, service_flags, service_inactive, service_label, App, Link, RowId,
 };
+use rvs::ctl::proto::HealthState;
 
 pub(super) fn num(s: String) -> Cell<'static> {
     Cell::from(Line::from(s).alignment(Alignment::Right))
@@ -83,17 +83,18 @@ pub(super) fn draw_table(frame: &mut Frame, area: Rect, app: &App) {
             continue;
         }
         for r in &v.servers {
-            let state = server_state(r);
+            // rvsd's word for the state, as `rvsadm -L --health` prints it
+            let state = r.health.state;
             let state_style = match state {
-                ServerState::Up => Style::new().fg(Color::Green),
-                ServerState::Quiesced => Style::new().fg(Color::Yellow),
-                ServerState::Down => Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+                HealthState::Up => Style::new().fg(Color::Green),
+                HealthState::Drain => Style::new().fg(Color::Yellow),
+                HealthState::Down => Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
             };
             let mut cells = vec![
                 Cell::from(format!("  {}", addr_text(&r.spec.addr))),
                 Cell::from(r.shown_forward.name()),
                 num(fmt_count(u64::from(r.spec.weight))),
-                Cell::from(state.label()).style(state_style),
+                Cell::from(state.name()).style(state_style),
                 num(fmt_count(u64::from(r.active_conns))),
             ];
             if wide {
@@ -164,7 +165,7 @@ mod tests {
             assert!(r.contains(want), "{want:?} missing in {r:?}");
         }
         let q = line_with(&s, "192.168.1.13:8080");
-        assert!(q.contains("QUIESCED"), "{q}");
+        assert!(q.contains("DRAIN"), "{q}");
         assert!(line_with(&s, "UDP 10.0.0.2:53").contains("1.5k"));
         // no InActConn column at 80 columns
         assert!(!line_with(&s, "Service / real server").contains("InActConn"));
@@ -189,11 +190,17 @@ mod tests {
         let mut u = sample_update();
         u.table.services[0].spec.persistent = Some(360);
         u.table.services[0].spec.sched_flags = rvs::ctl::proto::SCHED_FLAG_2;
+        let mut sh = service("10.0.0.5:80", rvs::ctl::proto::Protocol::Tcp, vec![]);
+        sh.spec.scheduler = "sh".into();
+        sh.spec.sched_flags = rvs::ctl::proto::SCHED_FLAG_1 | rvs::ctl::proto::SCHED_FLAG_2;
+        u.table.services.push(sh);
         let mut app = App::new("/s", 1000, Instant::now());
         app.ingest(u, Instant::now());
         let s = screen(&app, 120, 40);
-        assert!(line_with(&s, "▾ TCP 10.0.0.1:80 p360 f2").contains("wlc"));
+        // scheduler flags in rvsadm's words (rvs::ctl::names), in both places
+        assert!(line_with(&s, "▾ TCP 10.0.0.1:80 p360 flag-2").contains("wlc"));
         assert!(line_with(&s, "▶ TCP 10.0.0.1:80").contains("persistent 360s flag-2"));
+        assert!(line_with(&s, "▾ TCP 10.0.0.5:80 sh-fallback sh-port").contains(" sh "));
     }
 
     #[test]
@@ -222,5 +229,28 @@ mod tests {
             app.on_key(ch(c));
         }
         assert!(text(&screen(&app, 80, 24)).contains("nothing matches the filter"));
+    }
+
+    #[test]
+    fn server_state_is_the_word_rvsd_sends_whatever_the_weight() {
+        // rvstop does not derive the state: a server rvsd calls DRAIN (or
+        // DOWN) shows so even with a weight, in the words of `rvsadm -L
+        // --health` (HealthState::name).
+        for (state, word) in [
+            (HealthState::Up, "UP"),
+            (HealthState::Drain, "DRAIN"),
+            (HealthState::Down, "DOWN"),
+        ] {
+            let mut u = sample_update();
+            let srv = &mut u.table.services[0].servers[0]; // 192.168.1.12:8080, weight 2
+            srv.health.state = state;
+            let mut app = App::new("/s", 1000, Instant::now());
+            app.ingest(u, Instant::now());
+            let s = screen(&app, 120, 40);
+            let line = line_with(&s, "192.168.1.12:8080");
+            assert_eq!(state.name(), word);
+            assert!(line.contains(&format!(" {word} ")), "{word}: {line}");
+            assert!(!line.contains("QUIESCED"), "{line}");
+        }
     }
 }
