@@ -10,8 +10,9 @@ use super::units::{fmt_bps, fmt_count};
 use super::WIDE;
 use crate::app::{
     addr_text, service_active, service_flags, service_inactive, service_label, App, Link, RowId,
+    VisibleService,
 };
-use rvs::ctl::proto::HealthState;
+use rvs::ctl::proto::{HealthState, ServerView};
 
 pub(super) fn num(s: String) -> Cell<'static> {
     Cell::from(Line::from(s).alignment(Alignment::Right))
@@ -19,6 +20,49 @@ pub(super) fn num(s: String) -> Cell<'static> {
 
 pub(super) fn draw_table(frame: &mut Frame, area: Rect, app: &App) {
     let wide = area.width >= WIDE;
+    let (header, widths) = columns(wide);
+    let mut rows = Vec::new();
+    let mut ids = Vec::new();
+    for v in app.visible() {
+        let key = v.view.spec.key;
+        rows.push(service_row(&v, wide));
+        ids.push(RowId::Service(key));
+        if v.folded {
+            continue;
+        }
+        for r in &v.servers {
+            rows.push(server_row(r, wide));
+            ids.push(RowId::Server(key, r.spec.addr));
+        }
+    }
+    let empty = rows.is_empty();
+    // While disconnected the numbers are the last ones seen: dim them.
+    let stale = matches!(app.link, Link::Disconnected { .. });
+    let table = Table::new(rows, widths)
+        .style(if stale {
+            Style::new().dim()
+        } else {
+            Style::new()
+        })
+        .header(Row::new(header).style(Style::new().bold().underlined()))
+        .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED));
+    let selected = app
+        .selected
+        .and_then(|sel| ids.iter().position(|id| *id == sel));
+    let mut state = TableState::new().with_selected(selected);
+    frame.render_stateful_widget(table, area, &mut state);
+    if empty && area.height > 2 {
+        let inner = Rect {
+            y: area.y + 2,
+            height: 1,
+            ..area
+        };
+        frame.render_widget(Paragraph::new(empty_text(app)).centered().dim(), inner);
+    }
+}
+
+/// Column titles and widths; `wide` screens get InActConn.
+fn columns(wide: bool) -> (Vec<Cell<'static>>, Vec<Constraint>) {
     let mut header = vec![
         Cell::from("Service / real server"),
         Cell::from("Sched"),
@@ -43,105 +87,81 @@ pub(super) fn draw_table(frame: &mut Frame, area: Rect, app: &App) {
         Constraint::Length(if wide { 10 } else { 9 }),
         Constraint::Length(if wide { 10 } else { 9 }),
     ]);
+    (header, widths)
+}
 
-    let mut rows = Vec::new();
-    let mut ids = Vec::new();
-    for v in app.visible() {
-        let s = v.view;
-        let key = s.spec.key;
-        let mut name = format!(
-            "{} {}",
-            if v.folded { "▸" } else { "▾" },
-            service_label(&key)
-        );
-        if v.folded {
-            name.push_str(&format!(" [{}]", s.servers.len()));
-        }
-        let flags = service_flags(s, true);
-        if !flags.is_empty() {
-            name.push(' ');
-            name.push_str(&flags);
-        }
-        let mut cells = vec![
-            Cell::from(name),
-            Cell::from(s.spec.scheduler.clone()),
-            Cell::from(""),
-            Cell::from(""),
-            num(fmt_count(service_active(s))),
-        ];
-        if wide {
-            cells.push(num(fmt_count(service_inactive(s))));
-        }
-        cells.extend([
-            num(fmt_count(s.rates.cps)),
-            num(fmt_bps(s.rates.inbps)),
-            num(fmt_bps(s.rates.outbps)),
-        ]);
-        rows.push(Row::new(cells).style(Style::new().bold()));
-        ids.push(RowId::Service(key));
-        if v.folded {
-            continue;
-        }
-        for r in &v.servers {
-            // rvsd's word for the state, as `rvsadm -L --health` prints it
-            let state = r.health.state;
-            let state_style = match state {
-                HealthState::Up => Style::new().fg(Color::Green),
-                HealthState::Drain => Style::new().fg(Color::Yellow),
-                HealthState::Down => Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
-            };
-            let mut cells = vec![
-                Cell::from(format!("  {}", addr_text(&r.spec.addr))),
-                Cell::from(r.shown_forward.name()),
-                num(fmt_count(u64::from(r.spec.weight))),
-                Cell::from(state.name()).style(state_style),
-                num(fmt_count(u64::from(r.active_conns))),
-            ];
-            if wide {
-                cells.push(num(fmt_count(u64::from(r.inactive_conns))));
-            }
-            cells.extend([
-                num(fmt_count(r.rates.cps)),
-                num(fmt_bps(r.rates.inbps)),
-                num(fmt_bps(r.rates.outbps)),
-            ]);
-            rows.push(Row::new(cells));
-            ids.push(RowId::Server(key, r.spec.addr));
-        }
+/// "▾ TCP 10.0.0.1:80 p360", scheduler, sums over its real servers.
+fn service_row(v: &VisibleService<'_>, wide: bool) -> Row<'static> {
+    let s = v.view;
+    let mut name = format!(
+        "{} {}",
+        if v.folded { "▸" } else { "▾" },
+        service_label(&s.spec.key)
+    );
+    if v.folded {
+        name.push_str(&format!(" [{}]", s.servers.len()));
     }
-    let empty = rows.is_empty();
-    // While disconnected the numbers are the last ones seen: dim them.
-    let stale = matches!(app.link, Link::Disconnected { .. });
-    let table = Table::new(rows, widths)
-        .style(if stale {
-            Style::new().dim()
-        } else {
-            Style::new()
-        })
-        .header(Row::new(header).style(Style::new().bold().underlined()))
-        .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED));
-    let selected = app
-        .selected
-        .and_then(|sel| ids.iter().position(|id| *id == sel));
-    let mut state = TableState::new().with_selected(selected);
-    frame.render_stateful_widget(table, area, &mut state);
-    if empty && area.height > 2 {
-        let text = if app.update.is_none() {
-            "waiting for rvsd …".to_string()
-        } else if !app.filter.is_empty() {
-            format!(
-                "nothing matches the filter “{}” (Esc clears it)",
-                app.filter
-            )
-        } else {
-            "no virtual services (add one with rvsadm -A)".to_string()
-        };
-        let inner = Rect {
-            y: area.y + 2,
-            height: 1,
-            ..area
-        };
-        frame.render_widget(Paragraph::new(text).centered().dim(), inner);
+    let flags = service_flags(s, true);
+    if !flags.is_empty() {
+        name.push(' ');
+        name.push_str(&flags);
+    }
+    let mut cells = vec![
+        Cell::from(name),
+        Cell::from(s.spec.scheduler.clone()),
+        Cell::from(""),
+        Cell::from(""),
+        num(fmt_count(service_active(s))),
+    ];
+    if wide {
+        cells.push(num(fmt_count(service_inactive(s))));
+    }
+    cells.extend([
+        num(fmt_count(s.rates.cps)),
+        num(fmt_bps(s.rates.inbps)),
+        num(fmt_bps(s.rates.outbps)),
+    ]);
+    Row::new(cells).style(Style::new().bold())
+}
+
+/// A real server: method, weight, rvsd's state in colour, counts, rates.
+fn server_row(r: &ServerView, wide: bool) -> Row<'static> {
+    // rvsd's word for the state, as `rvsadm -L --health` prints it
+    let state = r.health.state;
+    let state_style = match state {
+        HealthState::Up => Style::new().fg(Color::Green),
+        HealthState::Drain => Style::new().fg(Color::Yellow),
+        HealthState::Down => Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+    };
+    let mut cells = vec![
+        Cell::from(format!("  {}", addr_text(&r.spec.addr))),
+        Cell::from(r.shown_forward.name()),
+        num(fmt_count(u64::from(r.spec.weight))),
+        Cell::from(state.name()).style(state_style),
+        num(fmt_count(u64::from(r.active_conns))),
+    ];
+    if wide {
+        cells.push(num(fmt_count(u64::from(r.inactive_conns))));
+    }
+    cells.extend([
+        num(fmt_count(r.rates.cps)),
+        num(fmt_bps(r.rates.inbps)),
+        num(fmt_bps(r.rates.outbps)),
+    ]);
+    Row::new(cells)
+}
+
+/// Why the table is empty.
+fn empty_text(app: &App) -> String {
+    if app.update.is_none() {
+        "waiting for rvsd …".to_string()
+    } else if !app.filter.is_empty() {
+        format!(
+            "nothing matches the filter “{}” (Esc clears it)",
+            app.filter
+        )
+    } else {
+        "no virtual services (add one with rvsadm -A)".to_string()
     }
 }
 
