@@ -334,7 +334,7 @@ fn version_mismatch_is_answered_with_the_daemons_protocol() {
     let ours = rvs::ctl::proto::PROTOCOL_VERSION;
     let theirs = ours + 1;
     let e = rvs::ctl::CtlError::VersionMismatch {
-        client: "0.1.0".into(),
+        client: "rvsadm 0.1.0".into(),
         client_proto: 1,
         daemon: "0.2.0".into(),
         daemon_proto: 2,

@@ -9,13 +9,13 @@
 #[allow(dead_code, unused_imports, clippy::all)]
 pub mod rvsadm {
     pub mod addr;
-    pub mod cli;
+    pub mod options;
     pub mod output;
     pub mod popt;
     pub mod request;
     pub mod restore;
 }
-pub use rvsadm::{addr, cli, output, popt, request, restore};
+pub use rvsadm::{addr, options, output, popt, request, restore};
 
 use rvs::ctl::proto::{
     Forward, HealthState, HealthView, Rates, ServerView, ServiceView, Stats, TableView,

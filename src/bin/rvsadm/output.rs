@@ -40,23 +40,8 @@ pub struct ListOpts {
     pub health: bool,
 }
 
-/// Scheduler flag words as ipvsadm prints them (`-L` and `-b`).
-fn sched_flag_names(sched: &str, flags: u32) -> Vec<&'static str> {
-    let table: &[(u32, &'static str)] = match sched {
-        "sh" => &[(SCHED_FLAG_1, "sh-fallback"), (SCHED_FLAG_2, "sh-port")],
-        "mh" => &[(SCHED_FLAG_1, "mh-fallback"), (SCHED_FLAG_2, "mh-port")],
-        _ => &[
-            (SCHED_FLAG_1, "flag-1"),
-            (SCHED_FLAG_2, "flag-2"),
-            (SCHED_FLAG_3, "flag-3"),
-        ],
-    };
-    table
-        .iter()
-        .filter(|(bit, _)| flags & bit != 0)
-        .map(|&(_, name)| name)
-        .collect()
-}
+// Scheduler flag words as ipvsadm prints them (`-L` and `-b`), shared with rvstop.
+use rvs::ctl::names::sched_flag_names;
 
 fn any_sched_flag(flags: u32) -> bool {
     flags & (SCHED_FLAG_1 | SCHED_FLAG_2 | SCHED_FLAG_3) != 0

@@ -4,10 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 
-use rvs::ctl::proto::{
-    CheckKind, HealthCheck, DEFAULT_PERSISTENT_TIMEOUT, MAX_TIMEOUT, SCHED_FLAG_1, SCHED_FLAG_2,
-    SCHED_FLAG_3,
-};
+use rvs::ctl::proto::{CheckKind, HealthCheck, DEFAULT_PERSISTENT_TIMEOUT, MAX_TIMEOUT};
 use rvs::daemon::table::{
     char_code, first_control, MIN_CHECK_INTERVAL_MS, MIN_CHECK_TIMEOUT_MS, MIN_EXEC_INTERVAL_MS,
 };
@@ -369,15 +366,8 @@ pub(super) fn parse_sched_flags(sched: &str, arg: &str) -> Result<u32, CliError>
     let sched = if sched.is_empty() { "wlc" } else { sched };
     let mut flags = 0;
     for flag in arg.split(',').filter(|f| !f.is_empty()) {
-        let (bit, only) = match flag {
-            "flag-1" => (SCHED_FLAG_1, None),
-            "flag-2" => (SCHED_FLAG_2, None),
-            "flag-3" => (SCHED_FLAG_3, None),
-            "sh-fallback" => (SCHED_FLAG_1, Some("sh")),
-            "sh-port" => (SCHED_FLAG_2, Some("sh")),
-            "mh-fallback" => (SCHED_FLAG_1, Some("mh")),
-            "mh-port" => (SCHED_FLAG_2, Some("mh")),
-            _ => return fail(format!("invalid scheduler flag `{flag}'")),
+        let Some((bit, only)) = rvs::ctl::names::sched_flag_by_name(flag) else {
+            return fail(format!("invalid scheduler flag `{flag}'"));
         };
         if only.is_some_and(|s| s != sched) {
             return fail(format!("incompatible scheduler flag `{flag}'"));
