@@ -19,6 +19,17 @@ pub const SCHED_FLAG_WORDS: &[(u32, &str, Option<&str>)] = &[
     (SCHED_FLAG_2, "mh-port", Some("mh")),
 ];
 
+/// The words of [`SCHED_FLAG_WORDS`] alone (for help texts and completions).
+pub const SCHED_FLAG_WORD_LIST: [&str; SCHED_FLAG_WORDS.len()] = {
+    let mut out = [""; SCHED_FLAG_WORDS.len()];
+    let mut i = 0;
+    while i < out.len() {
+        out[i] = SCHED_FLAG_WORDS[i].1;
+        i += 1;
+    }
+    out
+};
+
 /// The set scheduler flags of a service as ipvsadm prints them: `sh` and `mh`
 /// by their own words (their `flag-3` is not printed), any other scheduler
 /// as `flag-N`.

@@ -105,7 +105,7 @@ fn doc(opt: Opt) -> Doc {
         Persistent => d(O, "TIMEOUT", "Persistent service; the timeout defaults to 360 seconds"),
         Netmask => d(O, "NETMASK", "Persistence granularity: IPv4 mask, or prefix length for IPv6"),
         SchedFlags => d(O, "FLAGS", "Scheduler flags: flag-N, sh-fallback, sh-port, mh-fallback, mh-port")
-            .values(&["flag-1", "flag-2", "flag-3", "sh-fallback", "sh-port", "mh-fallback", "mh-port"]),
+            .values(&rvs::ctl::names::SCHED_FLAG_WORD_LIST),
         Ops => d(O, "", "One-packet scheduling (UDP services only)"),
         RealServer => d(O, "HOST[:PORT]", "Real server address; the port defaults to the service port")
             .hint(ValueHint::Hostname),
