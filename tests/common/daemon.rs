@@ -2,7 +2,7 @@
 //! with `rvsadm` or the control protocol.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -59,6 +59,30 @@ impl Daemon {
             child: None,
             extra: extra.iter().map(|s| s.to_string()).collect(),
             nofile: Some(nofile),
+        };
+        d.spawn().expect("rvsd starts");
+        d
+    }
+
+    /// Start rvsd on a copy of the state files in `files` (a golden
+    /// `table.state`, maybe a `table.journal`; other files are not copied).
+    pub fn start_on(files: &Path, extra: &[&str]) -> Daemon {
+        let dir = TempDir::new("rvsd");
+        let socket = dir.0.join("rvsd.sock");
+        let state_dir = dir.0.join("state");
+        std::fs::create_dir(&state_dir).unwrap();
+        for name in ["table.state", "table.journal"] {
+            if files.join(name).exists() {
+                std::fs::copy(files.join(name), state_dir.join(name)).unwrap();
+            }
+        }
+        let mut d = Daemon {
+            dir,
+            socket,
+            state_dir,
+            child: None,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            nofile: None,
         };
         d.spawn().expect("rvsd starts");
         d
