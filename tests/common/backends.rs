@@ -3,7 +3,7 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
@@ -14,6 +14,8 @@ pub struct Backend {
     pub name: String,
     stop: Arc<AtomicBool>,
     pub accepted: Arc<AtomicU64>,
+    /// The accept loop; the listener closes when it returns.
+    acceptor: Mutex<Option<thread::JoinHandle<()>>>,
 }
 
 impl Backend {
@@ -28,7 +30,7 @@ impl Backend {
         let stop = Arc::new(AtomicBool::new(false));
         let accepted = Arc::new(AtomicU64::new(0));
         let (s, a, n) = (stop.clone(), accepted.clone(), name.to_string());
-        thread::spawn(move || {
+        let acceptor = thread::spawn(move || {
             while !s.load(Ordering::Relaxed) {
                 match l.accept() {
                     Ok((mut c, _)) => {
@@ -60,12 +62,17 @@ impl Backend {
             name: name.to_string(),
             stop,
             accepted,
+            acceptor: Mutex::new(Some(acceptor)),
         }
     }
 
+    /// Stop accepting and close the listener (new connections are refused
+    /// once this returns); accepted connections go on.
     pub fn stop(&self) {
         self.stop.store(true, Ordering::Relaxed);
-        thread::sleep(Duration::from_millis(20));
+        if let Some(t) = self.acceptor.lock().unwrap().take() {
+            let _ = t.join();
+        }
     }
 }
 
