@@ -4,11 +4,13 @@
 //!
 //! The golden files in `tests/data/state-v<N>/` were written by the release
 //! of that format (`table.state`, maybe `table.journal`) together with its
-//! `rvsadm -S -n` (`save.txt`), made by `tests/data/gen.sh` (which says how). Their services listen on 127.51.0.0/16 and
-//! on [::1] at fixed ports below the ephemeral range; their servers are not
-//! probed (`--default-check none`, and `--check none` on the servers of the
-//! services that have an exec/HTTP/UDP check), except one exec check that
-//! runs `test -n "$RVS_SERVER_ADDR"`.
+//! `rvsadm -S -n` (`save.txt`), made by `tests/data/gen.sh` (which says
+//! how). Their services listen on 127.51.0.0/16 and on [::1] at fixed
+//! ports below the ephemeral range. Their servers are hardly probed
+//! (`--default-check none`, and `--check none` on the servers of the
+//! services with HTTP, UDP and exec checks) except two with checks of
+//! their own: a TCP connect to 127.51.2.9:9443 (nothing listens there) and
+//! the exec check `test -n "$RVS_SERVER_ADDR"` every 10 s.
 
 mod common;
 
