@@ -175,6 +175,8 @@ fn huge_length_prefix_is_refused_before_allocating() {
     assert!(matches!(response(&mut s), Response::Hello(_)));
     s.write_all(&(60u32 << 20).to_be_bytes()).unwrap();
     s.write_all(&[0u8; 1024]).unwrap();
+    // Time for rvsd to read what was sent (nothing to poll: its memory must
+    // *not* grow).
     std::thread::sleep(Duration::from_millis(300));
     let during = rss_kib(pid);
     drop(s);
