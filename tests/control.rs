@@ -175,6 +175,8 @@ fn huge_length_prefix_is_refused_before_allocating() {
     assert!(matches!(response(&mut s), Response::Hello(_)));
     s.write_all(&(60u32 << 20).to_be_bytes()).unwrap();
     s.write_all(&[0u8; 1024]).unwrap();
+    // Time for rvsd to read what was sent (nothing to poll: its memory must
+    // *not* grow).
     std::thread::sleep(Duration::from_millis(300));
     let during = rss_kib(pid);
     drop(s);
@@ -334,7 +336,7 @@ fn version_mismatch_is_answered_with_the_daemons_protocol() {
     let ours = rvs::ctl::proto::PROTOCOL_VERSION;
     let theirs = ours + 1;
     let e = rvs::ctl::CtlError::VersionMismatch {
-        client: "0.1.0".into(),
+        client: "rvsadm 0.1.0".into(),
         client_proto: 1,
         daemon: "0.2.0".into(),
         daemon_proto: 2,

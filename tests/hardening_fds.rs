@@ -19,151 +19,40 @@ mod common;
 use common::*;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// rvsd started under an open-files limit of its own (soft and hard, so
-/// that rvsd cannot raise it), killed by PID on drop.
-struct Limited {
-    dir: TempDir,
-    socket: PathBuf,
-    nofile: u64,
-    extra: Vec<String>,
-    child: Option<Child>,
+/// that rvsd cannot raise it), with no default health check.
+fn limited(nofile: u64, extra: &[&str]) -> Daemon {
+    Daemon::start_limited(nofile, &[NO_CHECKS, extra].concat())
 }
 
-impl Limited {
-    fn start(nofile: u64, extra: &[&str]) -> Limited {
-        let dir = TempDir::new("fds");
-        let socket = dir.0.join("rvsd.sock");
-        let mut d = Limited {
-            dir,
-            socket,
-            nofile,
-            extra: extra.iter().map(|s| s.to_string()).collect(),
-            child: None,
-        };
-        d.spawn().expect("rvsd starts");
-        d
-    }
+/// Descriptors rvsd has open.
+fn open_fds(d: &Daemon) -> usize {
+    std::fs::read_dir(format!("/proc/{}/fd", d.pid()))
+        .unwrap()
+        .count()
+}
 
-    fn spawn(&mut self) -> Result<(), String> {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.0.join("rvsd.log"))
-            .unwrap();
-        // prlimit(1) (util-linux) sets the limit and execs rvsd: same PID.
-        let mut cmd = Command::new("prlimit");
-        cmd.arg(format!("--nofile={0}:{0}", self.nofile))
-            .arg("--")
-            .arg(RVSD)
-            .arg("--socket")
-            .arg(&self.socket)
-            .arg("--state-dir")
-            .arg(self.dir.0.join("state"))
-            .arg("--log-level")
-            .arg("debug")
-            .args(NO_CHECKS)
-            .args(&self.extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log);
-        let mut child = cmd.spawn().expect("spawn rvsd");
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                return Err(format!("rvsd exited with {status}: {}", self.log()));
-            }
-            if std::os::unix::net::UnixStream::connect(&self.socket).is_ok() {
-                self.child = Some(child);
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("rvsd did not open its socket: {}", self.log()));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.as_ref().expect("running").id()
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.0.join("rvsd.log")).unwrap_or_default()
-    }
-
-    fn rvsadm(&self, args: &[&str]) -> Output {
-        self.rvsadm_stdin(args, "")
-    }
-
-    fn rvsadm_stdin(&self, args: &[&str], stdin: &str) -> Output {
-        rvsadm_at(&self.socket, args, stdin)
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.rvsadm(args);
-        assert!(
-            out.status.success(),
-            "rvsadm {args:?} failed ({}): {}\nrvsd log:\n{}",
-            out.status,
-            stderr(&out),
-            self.log()
-        );
-        stdout(&out)
-    }
-
-    /// SIGTERM and wait for the exit.
-    fn stop(&mut self) {
-        let mut child = self.child.take().expect("running");
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(child.id() as i32),
-            nix::sys::signal::SIGTERM,
-        )
-        .unwrap();
-        child.wait().unwrap();
-    }
-
-    /// Descriptors rvsd has open.
-    fn open_fds(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+/// The TCP and UDP caps of the last "connection cap" line of the log.
+fn caps(d: &Daemon) -> (usize, usize) {
+    let log = d.log();
+    let line = log
+        .lines()
+        .rfind(|l| l.contains("connection cap "))
+        .unwrap_or_else(|| panic!("no connection cap in the log:\n{log}"));
+    let after = |what: &str| -> usize {
+        let rest = &line[line
+            .find(what)
+            .unwrap_or_else(|| panic!("{what} in {line}"))
+            + what.len()..];
+        rest.split(|c: char| !c.is_ascii_digit())
+            .next()
             .unwrap()
-            .count()
-    }
-
-    /// The TCP and UDP caps of the last "connection cap" line of the log.
-    fn caps(&self) -> (usize, usize) {
-        let log = self.log();
-        let line = log
-            .lines()
-            .rfind(|l| l.contains("connection cap "))
-            .unwrap_or_else(|| panic!("no connection cap in the log:\n{log}"));
-        let after = |what: &str| -> usize {
-            let rest = &line[line
-                .find(what)
-                .unwrap_or_else(|| panic!("{what} in {line}"))
-                + what.len()..];
-            rest.split(|c: char| !c.is_ascii_digit())
-                .next()
-                .unwrap()
-                .parse()
-                .unwrap()
-        };
-        (after("connection cap "), after("UDP flow cap "))
-    }
-}
-
-impl Drop for Limited {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
+            .parse()
+            .unwrap()
+    };
+    (after("connection cap "), after("UDP flow cap "))
 }
 
 /// The first line from a proxied connection, or None when nothing came
@@ -192,7 +81,7 @@ fn conns(listing: &str, proto: &str, vip: &str) -> u64 {
 }
 
 /// Open UDP flows of a service in `rvsadm -L -n -c`.
-fn udp_flows(d: &Limited, vip: &str) -> usize {
+fn udp_flows(d: &Daemon, vip: &str) -> usize {
     d.ok(&["-L", "-n", "-c"])
         .lines()
         .filter(|l| l.starts_with("UDP") && l.contains(vip))
@@ -203,8 +92,8 @@ fn udp_flows(d: &Limited, vip: &str) -> usize {
 fn the_cap_follows_the_descriptor_limit_and_rvsadm_still_gets_in() {
     raise_nofile();
     let started = Instant::now();
-    let d = Limited::start(256, &["--worker-threads", "1"]);
-    let (cap, _) = d.caps();
+    let d = limited(256, &["--worker-threads", "1"]);
+    let (cap, _) = caps(&d);
     assert!(
         d.log().contains("(RLIMIT_NOFILE 256, reserve "),
         "{}",
@@ -278,7 +167,7 @@ fn the_cap_follows_the_descriptor_limit_and_rvsadm_still_gets_in() {
 
 #[test]
 fn a_change_that_would_eat_the_reserve_is_refused_and_a_restart_succeeds() {
-    let mut d = Limited::start(512, &["--worker-threads", "2"]);
+    let mut d = limited(512, &["--worker-threads", "2"]);
     let port = free_port("127.42.1.1");
     let batch = |n: usize, from: usize| -> String {
         (from..from + n)
@@ -344,25 +233,25 @@ fn a_change_that_would_eat_the_reserve_is_refused_and_a_restart_succeeds() {
     assert!(!d.log().contains("Too many open files"), "{}", d.log());
 
     // What was acknowledged, rvsd restarts with.
-    d.stop();
+    let _ = d.stop();
     d.spawn()
         .expect("rvsd restarts with the table it acknowledged");
     assert_eq!(d.ok(&["-S", "-n"]), table);
-    let (cap, udp) = d.caps();
+    let (cap, udp) = caps(&d);
     assert!(cap >= 1 && udp >= 1, "{}", d.log());
 }
 
 #[test]
 fn a_service_costs_one_descriptor_per_thread() {
-    let d = Limited::start(4096, &["--worker-threads", "2"]);
+    let d = limited(4096, &["--worker-threads", "2"]);
     let port = free_port("127.42.2.1");
-    let before = d.open_fds();
+    let before = open_fds(&d);
     let batch: String = (1..=50)
         .map(|i| format!("-A -t 127.42.2.{i}:{port} -s rr\n"))
         .collect();
     let out = d.rvsadm_stdin(&["-R"], &batch);
     assert!(out.status.success(), "{}", stderr(&out));
-    let after = d.open_fds();
+    let after = open_fds(&d);
     // 50 services × 2 threads; it was twice that (a duplicate of every
     // listening socket).
     assert!(
@@ -375,7 +264,7 @@ fn a_service_costs_one_descriptor_per_thread() {
 fn a_udp_flood_neither_starves_tcp_nor_inflates_conns_nor_floods_the_log() {
     raise_nofile();
     let metrics = format!("127.42.3.20:{}", free_port("127.42.3.20"));
-    let d = Limited::start(
+    let d = limited(
         8192,
         &[
             "--worker-threads",
@@ -390,7 +279,7 @@ fn a_udp_flood_neither_starves_tcp_nor_inflates_conns_nor_floods_the_log() {
             &metrics,
         ],
     );
-    assert_eq!(d.caps(), (20, 40), "{}", d.log());
+    assert_eq!(caps(&d), (20, 40), "{}", d.log());
     let text = scrape(&metrics);
     assert_eq!(value(&text, "rvs_connection_cap{protocol=\"tcp\"}"), 20);
     assert_eq!(value(&text, "rvs_connection_cap{protocol=\"udp\"}"), 40);
@@ -510,8 +399,8 @@ fn a_udp_flood_neither_starves_tcp_nor_inflates_conns_nor_floods_the_log() {
 fn more_services_than_the_cap_all_accept() {
     // Each accept loop held a permit while waiting: with more listeners
     // than the cap, the last services never accepted.
-    let d = Limited::start(1024, &["--worker-threads", "2", "--max-connections", "8"]);
-    assert_eq!(d.caps().0, 8, "{}", d.log());
+    let d = limited(1024, &["--worker-threads", "2", "--max-connections", "8"]);
+    assert_eq!(caps(&d).0, 8, "{}", d.log());
     let a = Backend::tcp_on("127.42.10.250:0", "a");
     let port = free_port("127.42.10.1");
     let rules: String = (1..=12)

@@ -286,7 +286,7 @@ fn exec_check_flips_and_is_killed_on_timeout() {
 
     // A hanging command is killed with its process group at the timeout.
     let marker = d.dir.0.join("child-survived");
-    let hang = format!("(sleep 2; touch {}) & sleep 30", marker.display());
+    let hang = format!("(sleep 1; touch {}) & sleep 30", marker.display());
     d.ok(&[
         "-e",
         "-t",
@@ -307,7 +307,10 @@ fn exec_check_flips_and_is_killed_on_timeout() {
     wait_state(&d, a.addr, "DOWN", 5);
     assert_eq!(health(&d, a.addr)["reason"], "timeout after 0.2 s");
     d.ok(&["-d", "-t", &v, "-r", &a.addr.to_string()]);
-    thread::sleep(Duration::from_millis(2500));
+    // Time must pass to show that something does not happen: a surviving
+    // child would touch the marker 1 s after its check started, before the
+    // -d above.
+    thread::sleep(Duration::from_millis(1500));
     assert!(
         !marker.exists(),
         "the check's child process outlived the timeout"
@@ -368,12 +371,15 @@ fn server_killed_under_load_costs_no_client_errors() {
             })
         })
         .collect();
-    thread::sleep(Duration::from_millis(300));
+    // Traffic flowing before the kill...
+    assert!(wait_for(10, || done.load(Ordering::Relaxed) >= 10));
     let killed = Instant::now();
     b.stop();
     wait_state(&d, b.addr, "DOWN", 10);
     let detection = killed.elapsed();
-    thread::sleep(Duration::from_millis(300));
+    // ... and after it was taken out.
+    let at = done.load(Ordering::Relaxed);
+    assert!(wait_for(10, || done.load(Ordering::Relaxed) >= at + 10));
     stop.store(true, Ordering::Relaxed);
     for w in workers {
         w.join().unwrap();

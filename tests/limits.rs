@@ -103,6 +103,7 @@ fn an_idle_connection_ends_after_the_tcp_timeout() {
     assert_eq!(greeting(&c), "a");
     // Traffic keeps it alive past the limit...
     for i in 0..3 {
+        // Time must pass: 2.7 s of traffic against a 2 s limit.
         std::thread::sleep(Duration::from_millis(900));
         c.write_all(format!("ping {i}\n").as_bytes()).unwrap();
         assert_eq!(greeting(&c), format!("ping {i}"));
@@ -136,6 +137,7 @@ fn a_half_closed_connection_ends_after_the_tcpfin_timeout() {
         .connections()
         .iter()
         .any(|e| e.state == "ESTABLISHED")));
+    // Time must pass: the established limit has been running a while.
     std::thread::sleep(Duration::from_millis(500));
     c.shutdown(Shutdown::Write).unwrap();
     assert!(

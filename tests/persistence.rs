@@ -93,6 +93,8 @@ fn template_expires_after_its_timeout_and_the_client_moves() {
     // While a connection uses it the template outlives its timeout.
     let mut held = Held::open("127.0.0.1", key.addr);
     assert_eq!(held.server, "b");
+    // Time must pass: beyond the 2 s timeout and into the next expiry tick
+    // (every 2 s), with nothing to poll for (the template must *stay*).
     std::thread::sleep(Duration::from_millis(3000));
     assert_eq!(
         templates(&d).len(),

@@ -225,10 +225,26 @@ fn rvstop_shows_the_live_table_drains_a_server_and_survives_a_restart() {
         );
         thread::sleep(Duration::from_millis(50));
     }
+    // rvstop shows the state rvsd sends, in the word `rvsadm -L --health` prints.
+    let first_s = first.to_string();
+    let health = d.ok(&["-L", "-n", "--health"]);
+    let word = health
+        .lines()
+        .find(|l| l.contains(&first_s))
+        .and_then(|l| {
+            l.split_whitespace()
+                .find(|w| ["UP", "DRAIN", "DOWN"].contains(w))
+        })
+        .unwrap_or_else(|| panic!("no state for {first_s} in\n{health}"))
+        .to_string();
+    assert_eq!(word, "DRAIN", "{health}");
     let (ok, screen) = tmux.wait_screen(10, |s| {
-        s.contains("QUIESCED") && s.contains("(quiesced)") && s.contains("done: drain")
+        s.lines()
+            .any(|l| l.contains(&format!("  {first_s} ")) && l.contains(&format!(" {word} ")))
+            && s.contains("(drained)")
+            && s.contains("done: drain")
     });
-    assert!(ok, "the drain is not on screen:\n{screen}");
+    assert!(ok, "the drain is not on screen as {word}:\n{screen}");
     println!("--- drained ---\n{screen}");
 
     // 3. rvsd goes away (crash): the dashboard says so and keeps retrying ...

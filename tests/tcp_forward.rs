@@ -427,6 +427,7 @@ fn sigterm_drains_an_open_connection_then_exits() {
     // Listeners stop: new connections are refused.
     assert!(wait_refused(v, 5), "still accepting; log:\n{}", d.log());
     // The open connection keeps working meanwhile, and the daemon waits.
+    // Time must pass to show rvsd *keeps* waiting (nothing to poll for).
     thread::sleep(Duration::from_millis(300));
     assert_eq!(held.echo(b"draining"), b"draining");
     assert!(d.wait_exit(0.0).is_none(), "exited with a connection open");

@@ -66,15 +66,16 @@ impl Client {
             timeout,
             explicit_timeout: false,
         };
+        let client_name = format!("{name} {RVS_VERSION}");
         let hello = Request::Hello {
             protocol: PROTOCOL_VERSION,
-            client: format!("{name} {RVS_VERSION}"),
+            client: client_name.clone(),
         };
         match remote(client.raw_call(&hello)?)? {
             Response::Hello(info) => {
                 if info.protocol != PROTOCOL_VERSION {
                     return Err(CtlError::VersionMismatch {
-                        client: RVS_VERSION.to_string(),
+                        client: client_name,
                         client_proto: PROTOCOL_VERSION,
                         daemon: info.version,
                         daemon_proto: info.protocol,
@@ -183,4 +184,61 @@ pub fn resolve_socket(flag: Option<PathBuf>) -> PathBuf {
             .map(PathBuf::from)
     })
     .unwrap_or_else(super::default_socket_path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixListener;
+
+    /// A daemon that answers the hello with another protocol version.
+    fn newer_daemon(dir: &Path) -> (PathBuf, std::thread::JoinHandle<String>) {
+        let sock = dir.join("fake.sock");
+        let listener = UnixListener::bind(&sock).unwrap();
+        let fake = std::thread::spawn(move || {
+            let (mut c, _) = listener.accept().unwrap();
+            let body = codec::read_frame(&mut c).unwrap();
+            let Request::Hello { client, .. } = codec::decode_body(&body).unwrap() else {
+                panic!("the first request must be the hello")
+            };
+            let info = DaemonInfo {
+                protocol: PROTOCOL_VERSION + 1,
+                version: "9.9.9".into(),
+                pid: 1,
+                uptime_secs: 0,
+            };
+            codec::write_frame(&mut c, &Response::Hello(info)).unwrap();
+            client
+        });
+        (sock, fake)
+    }
+
+    #[test]
+    fn a_version_mismatch_names_the_client_that_met_it() {
+        let dir = std::env::temp_dir().join(format!(
+            "rvs-ctl-client-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (sock, fake) = newer_daemon(&dir);
+        let err = match Client::connect(&sock, "rvstop") {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("connected to a daemon of another protocol"),
+        };
+        let hello = fake.join().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(hello, format!("rvstop {RVS_VERSION}"));
+        assert_eq!(
+            err,
+            format!(
+                "rvstop {RVS_VERSION} (protocol {PROTOCOL_VERSION}) cannot talk to rvsd 9.9.9 \
+                 (protocol {}): install matching versions",
+                PROTOCOL_VERSION + 1
+            )
+        );
+    }
 }

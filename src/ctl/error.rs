@@ -21,6 +21,8 @@ pub enum CtlError {
     Decode(String),
     /// Client and daemon speak different protocol versions.
     VersionMismatch {
+        /// The client's name and version as its hello says them
+        /// ("rvstop 0.1.0"), the same words rvsd logs.
         client: String,
         client_proto: u32,
         daemon: String,
@@ -56,7 +58,7 @@ impl fmt::Display for CtlError {
             CtlError::Decode(e) => write!(f, "could not decode control message: {e}"),
             CtlError::VersionMismatch { client, client_proto, daemon, daemon_proto } => write!(
                 f,
-                "rvsadm {client} (protocol {client_proto}) cannot talk to rvsd {daemon} (protocol {daemon_proto}): install matching versions"
+                "{client} (protocol {client_proto}) cannot talk to rvsd {daemon} (protocol {daemon_proto}): install matching versions"
             ),
             CtlError::Remote { message, .. } => f.write_str(message),
             CtlError::Unexpected(what) => write!(f, "unexpected reply from rvsd: {what}"),

@@ -12,6 +12,7 @@
 pub mod client;
 pub mod codec;
 pub mod error;
+pub mod names;
 pub mod proto;
 
 pub use client::Client;

@@ -8,7 +8,9 @@
 //! checksum of the body, then the body (the control codec's encoding of
 //! [`StateFile`]: a random id, the id of the snapshot it replaced, the
 //! table). Version 2 (rvs before the journal: no ids) is still read, and
-//! rewritten as version 3 at start. Snapshots are written to a temp file
+//! rewritten as version 3 at start; before that first rewrite the original
+//! bytes are kept as `table.state.v2.bak` (never overwritten: if that name
+//! holds other bytes, `table.state.v2.1.bak`, ...). Snapshots are written to a temp file
 //! that is fsynced, renamed over the real file, and the directory fsynced,
 //! so a crash leaves either the old or the new snapshot.
 //!
@@ -108,6 +110,9 @@ pub struct Store {
     /// Bytes of the snapshot on disk.
     snapshot_len: u64,
     floor: u64,
+    /// An older-format snapshot as loaded (version, bytes): kept as
+    /// `table.state.v<N>.bak` before the first rewrite.
+    upgrade: Option<(u32, Vec<u8>)>,
 }
 
 /// Counts for logs and tests.
@@ -205,6 +210,7 @@ impl Store {
             journal_len: 0,
             snapshot_len: 0,
             floor,
+            upgrade: None,
         }
     }
 
@@ -227,12 +233,29 @@ impl Store {
     /// the journal replayed onto it. Writes nothing: call [`Store::compact`]
     /// once the table is live.
     pub fn load(&mut self) -> Result<(Table, Loaded), StoreError> {
+        let (table, loaded) = self.load_unchecked()?;
+        if let Err(why) = table.check_loaded() {
+            let path = if loaded.replayed > 0 {
+                &self.journal_path
+            } else {
+                &self.path
+            };
+            return Err(Store::corrupt(path, why));
+        }
+        Ok((table, loaded))
+    }
+
+    fn load_unchecked(&mut self) -> Result<(Table, Loaded), StoreError> {
         let (mut table, id, prev) = match read_regular(&self.path)? {
             None => (Table::default(), 0, 0),
             Some(data) => {
                 self.snapshot_len = data.len() as u64;
                 let (state, id, prev) =
                     decode(&data).map_err(|why| Store::corrupt(&self.path, why))?;
+                let version = be_u32(&data[8..12]);
+                if version != FORMAT_VERSION {
+                    self.upgrade = Some((version, data));
+                }
                 (state, id, prev)
             }
         };
@@ -404,6 +427,12 @@ impl Store {
         header.extend_from_slice(MAGIC);
         header.extend_from_slice(&FORMAT_VERSION.to_be_bytes());
         header.extend_from_slice(&fnv1a(&body).to_be_bytes());
+        if let Some((version, old)) = &self.upgrade {
+            // Never rewrite an older format without a copy of it.
+            let bak = keep_backup(&self.path, *version, old).map_err(|e| self.write_err(e))?;
+            tracing::info!(backup = %bak.display(), "state file {} is format {version}: rewriting it in format {FORMAT_VERSION}; the original is kept in {}", self.path.display(), bak.display());
+            self.upgrade = None;
+        }
         write_atomic(&self.path, &[&header, &body]).map_err(|e| self.write_err(e))?;
         // From here the snapshot holds everything: the old journal is stale.
         self.id = id;
@@ -456,6 +485,49 @@ fn write_atomic(path: &Path, parts: &[&[u8]]) -> std::io::Result<File> {
     }
     File::open(dir)?.sync_all()?;
     Ok(f)
+}
+
+/// Keep `data` (a format `version` snapshot of `path`) as
+/// `path.v<version>.bak`, or `path.v<version>.<n>.bak` when that name holds
+/// other bytes: written to a temp file, fsynced, then hard-linked to the
+/// name (which fails if it exists), so a backup is never overwritten and
+/// never half-written. Returns the backup's path.
+fn keep_backup(path: &Path, version: u32, data: &[u8]) -> std::io::Result<PathBuf> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let (tmp, mut f) = create_temp(dir, &name)?;
+    let kept = (|| {
+        f.write_all(data)?;
+        f.sync_all()?;
+        for n in 0..100 {
+            let bak = match n {
+                0 => dir.join(format!("{name}.v{version}.bak")),
+                n => dir.join(format!("{name}.v{version}.{n}.bak")),
+            };
+            match fs::hard_link(&tmp, &bak) {
+                Ok(()) => return Ok(bak),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    // Kept by an earlier start that failed to rewrite?
+                    let same = fs::symlink_metadata(&bak).is_ok_and(|m| m.is_file())
+                        && fs::read(&bak).is_ok_and(|b| b == data);
+                    if same {
+                        return Ok(bak);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(std::io::Error::other(format!(
+            "{name}.v{version}.bak to {name}.v{version}.99.bak all exist; move them aside"
+        )))
+    })();
+    let _ = fs::remove_file(&tmp);
+    let bak = kept?;
+    File::open(dir)?.sync_all()?;
+    Ok(bak)
 }
 
 fn be_u32(b: &[u8]) -> u32 {
@@ -739,6 +811,35 @@ mod tests {
         fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// Found by the state_file fuzz target: a checksummed file naming a
+    /// scheduler this rvsd lacks loaded, and the data plane then panicked.
+    #[test]
+    fn a_table_the_data_plane_cannot_run_is_refused_at_load() {
+        let dir = tmpdir("unknown-sched");
+        let mut store = Store::new(&dir);
+        let mut spec = ServiceSpec::new(ServiceKey {
+            proto: Protocol::Tcp,
+            addr: "127.0.0.1:18080".parse().unwrap(),
+        });
+        spec.scheduler = "zz".into();
+        let t = Table::from_parts(
+            vec![super::super::table::Service {
+                spec,
+                servers: vec![],
+            }],
+            Timeouts::default(),
+        );
+        store.compact(&t).unwrap();
+        let raw = fs::read(store.path()).unwrap();
+        let err = Store::new(&dir).load().unwrap_err().to_string();
+        assert!(
+            err.contains("is corrupt") && err.contains("scheduler \"zz\"") && err.contains("mv "),
+            "{err}"
+        );
+        assert_eq!(fs::read(store.path()).unwrap(), raw, "left untouched");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn journal_replays_drops_a_torn_tail_and_refuses_a_bad_middle() {
         let dir = tmpdir("journal");
@@ -835,12 +936,26 @@ mod tests {
         raw.extend_from_slice(&fnv1a(&body).to_be_bytes());
         raw.extend_from_slice(&body);
         fs::write(dir.join(FILE_NAME), &raw).unwrap();
+        let bak = dir.join("table.state.v2.bak");
+        fs::write(&bak, b"someone else's").unwrap();
         let mut store = Store::new(&dir);
         assert_eq!(store.load().unwrap().0, t);
         store.compact(&t).unwrap();
-        let raw = fs::read(dir.join(FILE_NAME)).unwrap();
-        assert_eq!(be_u32(&raw[8..12]), 3);
+        let new = fs::read(dir.join(FILE_NAME)).unwrap();
+        assert_eq!(be_u32(&new[8..12]), 3);
         assert_eq!(Store::new(&dir).load().unwrap().0, t);
+        // The original is kept, and an existing backup is not overwritten.
+        assert_eq!(fs::read(&bak).unwrap(), b"someone else's");
+        assert_eq!(fs::read(dir.join("table.state.v2.1.bak")).unwrap(), raw);
+        // Kept once: the next compaction writes no other backup.
+        store.compact(&t).unwrap();
+        assert!(!dir.join("table.state.v2.2.bak").exists());
+        // The same bytes again (a start that failed to rewrite): reused.
+        fs::write(dir.join(FILE_NAME), &raw).unwrap();
+        let mut again = Store::new(&dir);
+        again.load().unwrap();
+        again.compact(&t).unwrap();
+        assert!(!dir.join("table.state.v2.2.bak").exists());
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -5,8 +5,9 @@
 //! exit status as ipvsadm would return it.
 
 mod addr;
-mod cli;
-mod docs;
+mod help;
+mod manpage;
+mod options;
 mod output;
 mod popt;
 mod request;
@@ -41,7 +42,7 @@ fn main() -> ExitCode {
         Err(e) => return fail(&output::visible(&e.message), e.status),
     };
     match command {
-        Command::Help => write_stdout(&cli::help_text(&prog)),
+        Command::Help => write_stdout(&help::help_text(&prog)),
         Command::Version { socket } => version(socket),
         Command::Run(inv) if inv.action == Action::Restore => {
             restore(&prog, &resolve_socket(inv.socket))
@@ -90,7 +91,7 @@ fn generate(target: Option<&str>) -> ExitCode {
             2,
         );
     };
-    match rvs::docgen::generate(docs::command(), target, &docs::man_extra()) {
+    match rvs::docgen::generate(manpage::command_for(target), target, &manpage::man_extra()) {
         Ok(bytes) => write_stdout(&String::from_utf8_lossy(&bytes)),
         Err(e) => fail(&e, 2),
     }

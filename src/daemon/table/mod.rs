@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ctl::proto::{
     ErrorKind, RealServerSpec, Request, ServiceKey, ServiceSpec, Timeouts, MAX_TIMEOUT,
+    SCHED_FLAG_1, SCHED_FLAG_2, SCHED_FLAG_3,
 };
 
 mod validate;
@@ -21,6 +22,8 @@ pub use validate::{
     MIN_EXEC_INTERVAL_MS,
 };
 use validate::{validate_check, validate_server, validate_service};
+
+use crate::daemon::sched;
 
 /// A rejected mutation: what went wrong, in ipvsadm's words where it has some.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,6 +188,39 @@ impl Table {
             index,
             timeouts,
         }
+    }
+
+    /// What the data plane takes for granted of a table read from disk
+    /// (a file can hold what no request would have been allowed to make:
+    /// a scheduler this rvsd lacks, a key twice). Other settings that a
+    /// newer rvs refuses on input are left alone: an old table keeps
+    /// running, and `-E` says what to fix.
+    pub fn check_loaded(&self) -> Result<(), String> {
+        let known_flags = SCHED_FLAG_1 | SCHED_FLAG_2 | SCHED_FLAG_3;
+        if self.index.len() != self.services.len() {
+            return Err("a virtual service appears twice".into());
+        }
+        for svc in &self.services {
+            let key = &svc.spec.key;
+            let name = format!("{} {}", key.proto.name(), key.addr);
+            if !sched::exists(&svc.spec.scheduler) {
+                return Err(format!(
+                    "{name} uses the scheduler {:?}, which this rvsd does not have",
+                    svc.spec.scheduler
+                ));
+            }
+            if svc.spec.sched_flags & !known_flags != 0 {
+                return Err(format!("{name} has unknown scheduler flags"));
+            }
+            if key.addr.port() == 0 {
+                return Err(format!("{name} has port 0"));
+            }
+            let mut seen = std::collections::HashSet::new();
+            if let Some(dup) = svc.servers.iter().find(|s| !seen.insert(s.addr)) {
+                return Err(format!("{name} lists real server {} twice", dup.addr));
+            }
+        }
+        Ok(())
     }
 
     pub fn services(&self) -> &[Service] {
