@@ -1,7 +1,7 @@
 //! Persistence (`-p`, `-M`) through real connections: templates pin a
 //! client network to a real server, are listed in the connection table and
 //! in PersistConn, outlive their timeout while connections use them, and
-//! expire afterwards (reference §4).
+//! expire afterwards (ipvsadm's “Persistence”).
 
 mod common;
 

@@ -1,5 +1,5 @@
 //! rvsadm against a live rvsd: every command, its error paths and exit
-//! statuses (reference §8), and the listing formats byte for byte (§2).
+//! statuses (ipvsadm's “Exit codes and error messages”), and the listing formats byte for byte (ipvsadm's “Output formats”).
 //!
 //! Each test uses its own 127.10.N.x addresses (or a free port on ::1), so
 //! the tests run in parallel without sharing a port.

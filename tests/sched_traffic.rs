@@ -2,7 +2,7 @@
 //! real back ends on loopback, distinct 127.0.0.x source addresses as
 //! distinct clients. Real servers are listed most recently added first, and
 //! the expected sequences below follow the kernel rules in
-//! shared/reference/ipvsadm.md §3.
+//! ipvsadm's “Schedulers (kernel semantics)”.
 
 mod common;
 
@@ -95,7 +95,7 @@ fn counts(seen: &[String]) -> BTreeMap<&str, u32> {
 fn wrr_exact_proportions_and_kernel_sequence() {
     // The whole service in one atomic batch: the scheduler is built once for
     // the list c(1), b(2), a(3) with cw = mw = 3: passes cw=3 → a;
-    // cw=2 → b a; cw=1 → c b a (reference §3.2).
+    // cw=2 → b a; cw=1 → c b a (ipvsadm's “wrr — Weighted Round Robin”).
     let d = Daemon::start();
     let key = tcp_key(vip_on("127.0.0.1"));
     let backends: Vec<Backend> = ["a", "b", "c"].iter().map(|n| Backend::tcp(n)).collect();

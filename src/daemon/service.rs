@@ -286,7 +286,7 @@ impl ServiceRt {
 }
 
 /// A connection was bound to `dest`: set OVERLOAD when the upper threshold
-/// is reached (reference §3.16).
+/// is reached (ipvsadm's “Upper/lower thresholds and the OVERLOAD flag”).
 pub(crate) fn overload_on_bind(dest: &Dest) {
     let s = &dest.state;
     if dest.u_threshold != 0 && s.active() + s.inactive() >= dest.u_threshold {

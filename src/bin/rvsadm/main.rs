@@ -99,7 +99,7 @@ fn generate(target: Option<&str>) -> ExitCode {
 
 /// Exit status for a failed call: cannot talk to rvsd (or it does not
 /// answer) → 2; listing → 1;
-/// change refused → 255 (ipvsadm §8.1).
+/// change refused → 255 (ipvsadm's “Exit status classes”).
 fn status_of(e: &CtlError, mutation: bool) -> u8 {
     match e {
         CtlError::Connect { .. }

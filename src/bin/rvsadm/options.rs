@@ -195,7 +195,7 @@ pub const OPTIONS: &[OptDef<Opt>] = &[
 ];
 
 impl Opt {
-    /// Matrix index (§1.3 of the reference); `None` for commands and for
+    /// Matrix index (ipvsadm's “Options”); `None` for commands and for
     /// options outside the matrix.
     pub fn index(self) -> Option<usize> {
         use Opt::*;

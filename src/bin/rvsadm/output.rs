@@ -2,7 +2,7 @@
 //! `--timeout`, `-S`) and the `--json` output. Pure functions: data in, text out.
 //!
 //! The text formats reproduce ipvsadm 1.31 byte for byte (see
-//! `reference/ipvsadm.md` §2), including its sort order quirks, column
+//! ipvsadm's output formats), including its sort order quirks, column
 //! truncation, number abbreviation and trailing spaces. The `--json` schema
 //! is documented in `doc/json.md`.
 

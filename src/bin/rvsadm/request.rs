@@ -1,6 +1,6 @@
 //! ipvsadm command line → validated [`Command`] → `ctl::Request`.
 //!
-//! Follows ipvsadm 1.31's processing order exactly (reference §1.5): popt
+//! Follows ipvsadm 1.31's processing order exactly (ipvsadm's “Exact processing order”): popt
 //! loop with per-option errors in argv order, `--set` values, leftovers,
 //! `-b` flags, the compatibility matrix, per-command checks. Only then are
 //! the features rvs does not implement rejected, so grammar errors read

@@ -1,4 +1,4 @@
-//! Unit tests of the ipvsadm grammar: every example of the reference §1.
+//! Unit tests of the ipvsadm grammar: every example of ipvsadm's “Command-line grammar”.
 
 use super::*;
 

@@ -1,7 +1,7 @@
 //! `-R`: read ipvsadm command lines from stdin and turn them into one
 //! atomic `Request::Batch`.
 //!
-//! Tokenizing follows ipvsadm (§1.10): split on blanks, tabs and CRs, drop
+//! Tokenizing follows ipvsadm (ipvsadm's “`-R` (restore) input format”): split on blanks, tabs and CRs, drop
 //! every `ipvsadm` token, skip empty lines. Unlike ipvsadm, lines starting
 //! with `#` are skipped (as the `ipvsadm-restore` wrapper does), and the
 //! whole input is validated before anything is sent: any error means no

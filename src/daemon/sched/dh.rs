@@ -1,5 +1,4 @@
-//! dh — Destination Hashing, following the kernel's `ip_vs_dh.c`
-//! (reference §3.9).
+//! dh — Destination Hashing, following the kernel's `ip_vs_dh.c`.
 //!
 //! A static table of 256 buckets, rebuilt with the server list: bucket `i`
 //! holds the `(i mod n)`-th server in list order (round robin, weights

@@ -1,5 +1,4 @@
-//! fo — Weighted Failover, following the kernel's `ip_vs_fo.c`
-//! (reference §3.12).
+//! fo — Weighted Failover, following the kernel's `ip_vs_fo.c`.
 //!
 //! Choose the server that is not blocked (OVERLOAD widened) with the highest
 //! weight; the weight must be > 0. Ties keep the first in list order (the

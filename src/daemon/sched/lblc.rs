@@ -1,5 +1,5 @@
 //! lblc — Locality-Based Least Connection, following the kernel's
-//! `ip_vs_lblc.c` (reference §3.7). Also home of the [`Cache`] that lblcr
+//! `ip_vs_lblc.c`. Also home of the [`Cache`] that lblcr
 //! shares.
 //!
 //! A per-service table maps the packet's *destination* IP (here the VIP of

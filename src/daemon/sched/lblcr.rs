@@ -1,5 +1,5 @@
 //! lblcr — Locality-Based Least Connection with Replication, following the
-//! kernel's `ip_vs_lblcr.c` (reference §3.8).
+//! kernel's `ip_vs_lblcr.c`.
 //!
 //! The table (see [`super::lblc::Cache`], same lazy expiry) maps the
 //! destination IP (`ctx.vip`) to a *set* of servers; new members go to the

@@ -1,4 +1,4 @@
-//! lc — Least Connection, following the kernel's `ip_vs_lc.c` (reference §3.3).
+//! lc — Least Connection, following the kernel's `ip_vs_lc.c`.
 //!
 //! Among servers that are not blocked (OVERLOAD widened) and have weight
 //! ≠ 0, choose the smallest overhead `active*256 + inactive`; weights are

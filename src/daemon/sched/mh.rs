@@ -1,5 +1,4 @@
-//! mh — Maglev Hashing, following the kernel's `ip_vs_mh.c`
-//! (reference §3.11), with the `mh-fallback` and `mh-port` flags.
+//! mh — Maglev Hashing, following the kernel's `ip_vs_mh.c`, with the `mh-fallback` and `mh-port` flags.
 //!
 //! Lookup table of M = 4093 slots (kernel default `CONFIG_IP_VS_MH_TAB_INDEX`
 //! 12), built with the server list: per server (list order) with

@@ -1,4 +1,4 @@
-//! Schedulers: the kernel IPVS algorithms (see ../shared/reference/ipvsadm.md §3).
+//! Schedulers: the kernel IPVS algorithms (the kernel's `net/netfilter/ipvs/ip_vs_*.c`).
 //!
 //! A scheduler is built when the service's real-server list changes
 //! ([`build`]) — expensive state such as wrr steps or Maglev tables is made
@@ -141,8 +141,7 @@ pub(crate) fn build(name: &str, flags: u32, dests: &[Dest]) -> Option<Box<dyn Sc
 /// Like [`build`], but continue from `prev`, the scheduler built for the
 /// previous server list of the same service, as the kernel's add/del/update
 /// hooks do: rr keeps its cursor (by address; head if that server is gone),
-/// wrr resets its cursor and recomputes `di`/`mw` but adjusts the old `cw`
-/// (§3.2), lblc/lblcr keep their tables. State of a different scheduler
+/// wrr resets its cursor and recomputes `di`/`mw` but adjusts the old `cw`, lblc/lblcr keep their tables. State of a different scheduler
 /// kind is ignored.
 pub(crate) fn rebuild(
     prev: &dyn Scheduler,

@@ -1,4 +1,4 @@
-//! nq — Never Queue, following the kernel's `ip_vs_nq.c` (reference §3.6).
+//! nq — Never Queue, following the kernel's `ip_vs_nq.c`.
 //!
 //! Walk the list skipping blocked (OVERLOAD widened) and weight-0 servers;
 //! the first one with no active connection is taken at once. Otherwise the

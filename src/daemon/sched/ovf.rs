@@ -1,5 +1,4 @@
-//! ovf — Weighted Overflow, following the kernel's `ip_vs_ovf.c`
-//! (reference §3.13).
+//! ovf — Weighted Overflow, following the kernel's `ip_vs_ovf.c`.
 //!
 //! Among servers that are not blocked (OVERLOAD widened), have weight ≠ 0
 //! and `active <= weight`, choose the highest weight (ties → first in list

@@ -1,4 +1,4 @@
-//! rr — Round Robin, following the kernel's `ip_vs_rr.c` (reference §3.1).
+//! rr — Round Robin, following the kernel's `ip_vs_rr.c`.
 //!
 //! State is a cursor on the last chosen server (initially the list head). A
 //! pick walks forward from the server after the cursor, wrapping around, up

@@ -1,5 +1,4 @@
-//! sed — Shortest Expected Delay, following the kernel's `ip_vs_sed.c`
-//! (reference §3.5).
+//! sed — Shortest Expected Delay, following the kernel's `ip_vs_sed.c`.
 //!
 //! The wlc rule with the overhead replaced by `active + 1` (inactive
 //! connections ignored): first non-blocked server with weight > 0 is the

@@ -1,5 +1,4 @@
-//! sh — Source Hashing, following the kernel's `ip_vs_sh.c`
-//! (reference §3.10), with the `sh-fallback` and `sh-port` flags.
+//! sh — Source Hashing, following the kernel's `ip_vs_sh.c`, with the `sh-fallback` and `sh-port` flags.
 //!
 //! A table of 256 buckets rebuilt with the server list and weights: walking
 //! the list in order, each server gets `weight` consecutive buckets (a

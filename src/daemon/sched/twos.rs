@@ -1,5 +1,4 @@
-//! twos — Power of Two Choices, following the kernel's `ip_vs_twos.c`
-//! (reference §3.14).
+//! twos — Power of Two Choices, following the kernel's `ip_vs_twos.c`.
 //!
 //! Consider the servers that are not blocked (OVERLOAD widened) with a
 //! positive weight; none → no server. With `T` their weight sum, draw `r1`, `r2`

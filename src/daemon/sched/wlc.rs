@@ -1,5 +1,5 @@
 //! wlc — Weighted Least Connection (the default), following the kernel's
-//! `ip_vs_wlc.c` (reference §3.4).
+//! `ip_vs_wlc.c`.
 //!
 //! The first server in list order that is not blocked (OVERLOAD widened) and
 //! has weight > 0 is the initial best; every later non-blocked server `d`

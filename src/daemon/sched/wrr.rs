@@ -1,5 +1,4 @@
-//! wrr — Weighted Round Robin, following the kernel's `ip_vs_wrr.c`
-//! (reference §3.2).
+//! wrr — Weighted Round Robin, following the kernel's `ip_vs_wrr.c`.
 //!
 //! State (the kernel's "mark"): cursor `cl` (initially the list head), `di` =
 //! gcd of the weights > 0 (1 if none), `mw` = max weight − (di − 1) and `cw`,

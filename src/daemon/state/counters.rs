@@ -98,7 +98,7 @@ impl Counters {
     }
 }
 
-/// The kernel's rate estimator (reference §6): 2-second samples smoothed
+/// The kernel's rate estimator (ipvsadm's “Rate estimator (`ip_vs_est.c`)”): 2-second samples smoothed
 /// with an EWMA of weight 1/4, plus the zero point that `-Z` moves.
 /// Only the estimator tick and `-Z` touch it, never the data path.
 #[derive(Debug, Default)]

@@ -2,7 +2,7 @@
 //! No I/O, no tokio: the table task owns one `Table`, applies requests to it
 //! and publishes the result to the data plane and the state file.
 //!
-//! Errors mimic what the kernel returns to ipvsadm (reference §8.3), with the
+//! Errors mimic what the kernel returns to ipvsadm (ipvsadm's “Which errno the kernel returns”), with the
 //! message ipvsadm prints for that errno, so `rvsadm` shows identical text.
 
 use std::collections::{HashMap, HashSet};

@@ -78,7 +78,7 @@ pub(super) fn rates(v: [u64; 5]) -> Rates {
     }
 }
 
-/// The reference's sample table (§2.4–2.14) without its FWM services, in
+/// The reference's sample table (ipvsadm's “Default listing (`-L`, `-L -n`)” to “`-S` / `--save` (rule format)”) without its FWM services, in
 /// daemon order: services not in listing order, servers most recent first.
 pub(super) fn sample() -> TableView {
     let mut web = service(

@@ -15,7 +15,7 @@ const TITLE_DEFAULT: &str =
 const TITLE_TUN_INFO: &str = "Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward TunnelInfo    Weight ActiveConn InActConn\n";
 const SUBTITLE: &str = "  -> RemoteAddress:Port\n";
 
-/// The listing variant, by ipvsadm's precedence (§2.11).
+/// The listing variant, by ipvsadm's precedence when list flags are combined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum View {
     Stats,
@@ -150,7 +150,7 @@ fn service_line(view: View, svc: &ServiceView, name: &str, exact: bool) -> Strin
     }
 }
 
-/// ` (flags)`, ` persistent T[ mask M][ pe P]`, ` ops` (§2.4).
+/// ` (flags)`, ` persistent T[ mask M][ pe P]`, ` ops` (ipvsadm's “Default listing (`-L`, `-L -n`)”).
 fn service_flags(svc: &ServiceView) -> String {
     let spec = &svc.spec;
     let mut s = String::new();
@@ -268,7 +268,7 @@ fn rates_columns(r: &Rates, exact: bool) -> String {
         .collect()
 }
 
-/// ipvsadm's `print_largenum`: one field including its leading padding (§2.5).
+/// ipvsadm's `print_largenum`: one field including its leading padding (ipvsadm's “Large-number formatting (`print_largenum`) and `--exact`”).
 fn largenum(i: u64, exact: bool) -> String {
     if exact {
         let digits = i.to_string().len();

@@ -136,7 +136,7 @@ mod tests {
 
     #[test]
     fn save_reference_binary_sample() {
-        // §2.14 real-binary sample without its FWM service; daemon order scrambled.
+        // ipvsadm's “`-S` / `--save` (rule format)” real-binary sample without its FWM service; daemon order scrambled.
         let mut web = service(
             Protocol::Tcp,
             "192.168.100.10:80",

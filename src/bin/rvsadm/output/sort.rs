@@ -124,7 +124,7 @@ mod tests {
 
     #[test]
     fn reference_quirk_orders() {
-        // ipvsadm.md §2.2, verified against the real binary / a build.
+        // ipvsadm's “Sorting (default) and `--nosort`”, verified against the real binary / a build.
         assert_eq!(
             sorted(&["10.0.0.2", "10.0.0.1", "192.168.1.1"]),
             ["192.168.1.1", "10.0.0.1", "10.0.0.2"]

@@ -25,7 +25,7 @@ use crate::daemon::state::now_ms;
 use crate::daemon::state::shared::Shared;
 
 /// Per-connection accounting on a real server: active/inactive counts and
-/// the upper/lower threshold overload flag (reference §3.16).
+/// the upper/lower threshold overload flag (ipvsadm's “Upper/lower thresholds and the OVERLOAD flag”).
 struct Binding<'a> {
     dest: &'a Dest,
     info: Arc<ConnInfo>,
