@@ -151,15 +151,14 @@ pub async fn run(
     let meta = Arc::new(control::Meta {
         started: Instant::now(),
     });
-    let server = tokio::spawn(control::serve(
-        listener,
+    let server = control::Server {
         tx,
-        published.clone(),
+        published: published.clone(),
         auth,
-        meta.clone(),
-        shared.events.clone(),
-        stop_rx.clone(),
-    ));
+        meta: meta.clone(),
+        events: shared.events.clone(),
+    };
+    let server = tokio::spawn(control::serve(server, listener, stop_rx.clone()));
     let table_task = tokio::spawn(control::table_task(table, store, dp, rx));
     if let Some(l) = metrics {
         tracing::info!(listen = %l.local_addr().map(|a| a.to_string()).unwrap_or_default(), "serving /metrics");

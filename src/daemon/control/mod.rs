@@ -102,16 +102,28 @@ impl Meta {
     }
 }
 
-/// Accept control clients until `stop` fires.
-pub(crate) async fn serve(
-    listener: UnixListener,
-    tx: mpsc::Sender<TableMsg>,
-    published: Arc<ArcSwap<Snapshot>>,
-    auth: Arc<Auth>,
-    meta: Arc<Meta>,
-    events: Arc<EventLog>,
-    mut stop: watch::Receiver<bool>,
-) {
+/// What every control connection shares: the way to the table owner and
+/// what reads are answered from.
+pub(crate) struct Server {
+    /// Mutations go to the table task through this.
+    pub(crate) tx: mpsc::Sender<TableMsg>,
+    /// The published table, for listings and subscriptions.
+    pub(crate) published: Arc<ArcSwap<Snapshot>>,
+    pub(crate) auth: Arc<Auth>,
+    pub(crate) meta: Arc<Meta>,
+    /// Health events pushed to subscribers.
+    pub(crate) events: Arc<EventLog>,
+}
+
+/// Accept control clients on `listener` until `stop` fires.
+pub(crate) async fn serve(server: Server, listener: UnixListener, mut stop: watch::Receiver<bool>) {
+    let Server {
+        tx,
+        published,
+        auth,
+        meta,
+        events,
+    } = server;
     let limits = Limits::from_env();
     let slots = Arc::new(Semaphore::new(limits.max_clients));
     let reserved = Arc::new(Semaphore::new(limits.reserved_clients));
