@@ -54,8 +54,8 @@ struct Live {
 impl Live {
     /// Stop the listener. For TCP also shut the listening socket down right
     /// here: the accept task drops the socket only when it next runs, and
-    /// until then the port stays in LISTEN, so re-adding the same virtual
-    /// service at once (`-D` then `-A`) failed with EADDRINUSE.
+    /// until then the port would stay in LISTEN, so that re-adding the same
+    /// virtual service at once (`-D` then `-A`) would meet EADDRINUSE.
     fn stop(&mut self) {
         let _ = self.stop.send(true);
         for l in self.listeners.drain(..) {
