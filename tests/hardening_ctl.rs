@@ -172,12 +172,12 @@ fn rvsd_cmd(socket: &Path, state: &Path) -> Command {
 
 /// Run rvsd to completion (it is expected to refuse to start) within 15 s.
 fn rvsd_refuses(cmd: &mut Command) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    // The command may run a fresh copy of rvsd (spawn_retry says why).
+    let mut child = spawn_retry(
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
     let deadline = Instant::now() + Duration::from_secs(15);
     while child.try_wait().unwrap().is_none() {
         if Instant::now() > deadline {
