@@ -427,7 +427,9 @@ mod tests {
     fn expires_at(udp_ms: u64, unreplied_ms: u64, replies: &[u64]) -> u64 {
         let (mut answered, mut last) = (false, 0);
         let mut fire = idle_limit_ms(false, udp_ms, unreplied_ms);
-        loop {
+        // Bounded: a timer that keeps firing without the flow expiring
+        // is a failure, not a hang.
+        for _ in 0..100 {
             for &r in replies.iter().filter(|&&r| r <= fire) {
                 answered = true;
                 last = last.max(r);
@@ -437,6 +439,7 @@ mod tests {
                 Some(left) => fire += left,
             }
         }
+        panic!("the flow's idle timer fired 100 times without expiring it");
     }
 
     #[test]
