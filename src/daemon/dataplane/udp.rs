@@ -332,14 +332,8 @@ async fn relay_replies(
     // Until the server answers, a flow may idle only the (shorter)
     // unreplied limit.
     let mut answered = false;
-    let limit = |answered: bool| {
-        let udp = shared.timeouts.udp_ms();
-        if answered {
-            udp
-        } else {
-            udp.min(shared.udp_unreplied_ms)
-        }
-    };
+    let limit =
+        |answered: bool| idle_limit_ms(answered, shared.timeouts.udp_ms(), shared.udp_unreplied_ms);
     // One timer for the flow's life, moved on only when it fires.
     let idle = tokio::time::sleep(Duration::from_millis(limit(false)));
     let mut idle = std::pin::pin!(idle);
@@ -385,16 +379,31 @@ async fn relay_replies(
                 }
             }
             _ = &mut idle => {
-                let limit = limit(answered);
                 let quiet = now_ms().saturating_sub(info.last.load(Relaxed));
-                if quiet >= limit {
-                    return;
+                match idle_left_ms(limit(answered), quiet) {
+                    None => return,
+                    Some(left) => idle.as_mut()
+                        .reset(tokio::time::Instant::now() + Duration::from_millis(left)),
                 }
-                idle.as_mut()
-                    .reset(tokio::time::Instant::now() + Duration::from_millis(limit - quiet));
             }
         }
     }
+}
+
+/// How long a flow may idle: the `udp` timeout once the server has
+/// answered, until then at most the unreplied limit.
+fn idle_limit_ms(answered: bool, udp_ms: u64, unreplied_ms: u64) -> u64 {
+    if answered {
+        udp_ms
+    } else {
+        udp_ms.min(unreplied_ms)
+    }
+}
+
+/// When the flow's idle timer fires: `None` if it has been quiet for its
+/// whole limit (it expires), else how much longer it may stay quiet.
+fn idle_left_ms(limit_ms: u64, quiet_ms: u64) -> Option<u64> {
+    limit_ms.checked_sub(quiet_ms).filter(|&left| left > 0)
 }
 
 fn counted(info: &ConnInfo, counters: &[&Counters; 2], datagrams: usize, bytes: usize) {
@@ -404,5 +413,58 @@ fn counted(info: &ConnInfo, counters: &[&Counters; 2], datagrams: usize, bytes: 
     info.touch();
     for c in counters {
         c.add_out(datagrams as u64, bytes as u64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{idle_left_ms, idle_limit_ms};
+
+    /// A flow's life as `relay_replies` runs it: the timer fires after the
+    /// limit, and again after what is left, until the flow has been quiet
+    /// for its whole limit. Returns when it expires (ms after its last
+    /// datagram, which came at 0), the replies arriving at `replies` (ms).
+    fn expires_at(udp_ms: u64, unreplied_ms: u64, replies: &[u64]) -> u64 {
+        let (mut answered, mut last) = (false, 0);
+        let mut fire = idle_limit_ms(false, udp_ms, unreplied_ms);
+        // Bounded: a timer that keeps firing without the flow expiring
+        // is a failure, not a hang.
+        for _ in 0..100 {
+            for &r in replies.iter().filter(|&&r| r <= fire) {
+                answered = true;
+                last = last.max(r);
+            }
+            match idle_left_ms(idle_limit_ms(answered, udp_ms, unreplied_ms), fire - last) {
+                None => return fire,
+                Some(left) => fire += left,
+            }
+        }
+        panic!("the flow's idle timer fired 100 times without expiring it");
+    }
+
+    #[test]
+    fn unanswered_flow_expires_after_the_unreplied_limit() {
+        assert_eq!(idle_limit_ms(false, 300_000, 5_000), 5_000);
+        assert_eq!(expires_at(300_000, 5_000, &[]), 5_000);
+        // The unreplied limit is at most the udp timeout.
+        assert_eq!(idle_limit_ms(false, 3_000, 5_000), 3_000);
+        assert_eq!(expires_at(3_000, 5_000, &[]), 3_000);
+    }
+
+    #[test]
+    fn answered_flow_expires_after_the_udp_timeout() {
+        assert_eq!(idle_limit_ms(true, 300_000, 5_000), 300_000);
+        // A reply at 1 s: the flow lives until 300 s after it.
+        assert_eq!(expires_at(300_000, 5_000, &[1_000]), 301_000);
+        // A reply just before the unreplied limit keeps it.
+        assert_eq!(expires_at(300_000, 5_000, &[5_000]), 305_000);
+    }
+
+    #[test]
+    fn timer_firing_early_waits_for_the_rest() {
+        assert_eq!(idle_left_ms(5_000, 5_000), None);
+        assert_eq!(idle_left_ms(5_000, 6_000), None);
+        assert_eq!(idle_left_ms(5_000, 1_000), Some(4_000));
+        assert_eq!(idle_left_ms(5_000, 0), Some(5_000));
     }
 }

@@ -152,6 +152,27 @@ pub(crate) fn mark(
     true
 }
 
+/// What the check loop asks for each probe's verdict: the real `probe`,
+/// or in tests, outcomes the test controls.
+pub(crate) trait Prober {
+    fn probe<'a>(
+        &'a mut self,
+        check: &'a Check,
+    ) -> impl std::future::Future<Output = Result<String, Failure>> + Send + 'a;
+}
+
+/// The real probe of the check's kind.
+struct Real;
+
+impl Prober for Real {
+    fn probe<'a>(
+        &'a mut self,
+        check: &'a Check,
+    ) -> impl std::future::Future<Output = Result<String, Failure>> + Send + 'a {
+        probe(check)
+    }
+}
+
 /// Run `check` for one real server until `stop` fires.
 pub(crate) async fn run(
     check: Check,
@@ -159,7 +180,20 @@ pub(crate) async fn run(
     addr: SocketAddr,
     state: Arc<ServerState>,
     events: Arc<EventLog>,
+    stop: watch::Receiver<bool>,
+) {
+    run_with(check, svc, addr, state, events, stop, Real).await
+}
+
+/// The check loop, its verdicts from `prober`.
+async fn run_with(
+    check: Check,
+    svc: ServiceKey,
+    addr: SocketAddr,
+    state: Arc<ServerState>,
+    events: Arc<EventLog>,
     mut stop: watch::Receiver<bool>,
+    mut prober: impl Prober,
 ) {
     state.checked.store(true, Relaxed);
     state.health.lock().expect("health lock").check = check.describe();
@@ -192,7 +226,7 @@ pub(crate) async fn run(
         let started = Instant::now();
         let verdict = tokio::select! {
             _ = stop.changed() => break,
-            v = probe(&check) => v,
+            v = prober.probe(&check) => v,
         };
         let latency = started.elapsed();
         let now_downs = {
@@ -263,4 +297,263 @@ fn next(s: &mut u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The check loop on tokio's paused clock, its probes' outcomes set by
+    //! the test: no sockets, no real time.
+    use super::*;
+    use std::sync::atomic::{AtomicBool, AtomicU32};
+    use tokio::time::Instant as TokioInstant;
+
+    const INTERVAL: Duration = Duration::from_secs(2);
+
+    /// Probes that pass while `ok` is set, counting how many ran.
+    #[derive(Clone, Default)]
+    struct Script {
+        ok: Arc<AtomicBool>,
+        probes: Arc<AtomicU32>,
+    }
+
+    impl Prober for Script {
+        fn probe<'a>(
+            &'a mut self,
+            _check: &'a Check,
+        ) -> impl std::future::Future<Output = Result<String, Failure>> + Send + 'a {
+            let ok = self.ok.load(Relaxed);
+            self.probes.fetch_add(1, Relaxed);
+            async move {
+                if ok {
+                    Ok("scripted pass".to_string())
+                } else {
+                    Err(Failure::Server("scripted failure".to_string()))
+                }
+            }
+        }
+    }
+
+    fn check(rise: u32, fall: u32, initial_up: bool) -> Check {
+        Check {
+            kind: CheckKind::Tcp,
+            interval: INTERVAL,
+            timeout: Duration::from_secs(1),
+            rise,
+            fall,
+            jitter: Duration::ZERO,
+            target: "127.0.0.1:9".parse().unwrap(),
+            initial_up,
+            http_path: "/".to_string(),
+            http_host: None,
+            http_status: (200, 399),
+            http_body: None,
+            exec: String::new(),
+            udp_send: String::new(),
+            udp_expect: None,
+        }
+    }
+
+    struct Harness {
+        script: Script,
+        state: Arc<ServerState>,
+        events: Arc<EventLog>,
+        svc: ServiceKey,
+        addr: SocketAddr,
+        _stop: watch::Sender<bool>,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    impl Harness {
+        /// Start the loop; the first probe is due one interval from now.
+        async fn start(check: Check, ok: bool) -> Harness {
+            let script = Script::default();
+            script.ok.store(ok, Relaxed);
+            let state = Arc::new(ServerState::new(1));
+            let events = Arc::new(EventLog::default());
+            let svc = ServiceKey {
+                proto: Protocol::Tcp,
+                addr: "127.0.0.1:80".parse().unwrap(),
+            };
+            let addr = check.target;
+            let (stop, rx) = watch::channel(false);
+            let task = tokio::spawn(run_with(
+                check,
+                svc,
+                addr,
+                state.clone(),
+                events.clone(),
+                rx,
+                script.clone(),
+            ));
+            // Let the loop reach its first sleep.
+            while !state.checked.load(Relaxed) {
+                tokio::task::yield_now().await;
+            }
+            tokio::task::yield_now().await;
+            Harness {
+                script,
+                state,
+                events,
+                svc,
+                addr,
+                _stop: stop,
+                task,
+            }
+        }
+
+        /// Move the paused clock one interval on and wait for that probe,
+        /// answered `ok`, to be judged.
+        async fn probe(&self, ok: bool) {
+            self.script.ok.store(ok, Relaxed);
+            let before = self.script.probes.load(Relaxed);
+            tokio::time::advance(INTERVAL).await;
+            for _ in 0..100 {
+                if self.script.probes.load(Relaxed) > before {
+                    // The verdict is judged in the same poll as the probe.
+                    return;
+                }
+                tokio::task::yield_now().await;
+            }
+            panic!("no probe ran one interval after the last");
+        }
+
+        fn down(&self) -> bool {
+            self.state.is_down()
+        }
+
+        /// Every event so far, as (state, reason).
+        fn events(&self) -> Vec<(HealthState, String)> {
+            self.events
+                .since(0)
+                .0
+                .into_iter()
+                .map(|e| {
+                    assert_eq!((e.service, e.server), (self.svc, self.addr));
+                    (e.state, e.reason)
+                })
+                .collect()
+        }
+    }
+
+    impl Drop for Harness {
+        fn drop(&mut self) {
+            self.task.abort();
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn fall_failures_take_down_rise_successes_bring_back() {
+        let t0 = TokioInstant::now();
+        let h = Harness::start(check(2, 3, true), false).await;
+        assert!(!h.down(), "initial_up: up before any probe");
+        h.probe(false).await;
+        h.probe(false).await;
+        assert!(!h.down(), "two failures of fall 3 leave it up");
+        assert!(h.events().is_empty());
+        h.probe(false).await;
+        assert!(h.down(), "the third failure in a row takes it down");
+        assert_eq!(t0.elapsed(), INTERVAL * 3, "down after interval x fall");
+        {
+            let info = h.state.health.lock().unwrap();
+            assert_eq!(info.takedowns, 1);
+            assert_eq!(info.last_ok, Some(false));
+            assert_eq!(info.reason, "scripted failure");
+        }
+        assert_eq!(
+            h.events(),
+            vec![(HealthState::Down, "scripted failure".to_string())]
+        );
+
+        // More failures while down change nothing.
+        h.probe(false).await;
+        assert_eq!(h.events().len(), 1);
+
+        let back = TokioInstant::now();
+        h.probe(true).await;
+        assert!(h.down(), "one success of rise 2 leaves it down");
+        h.probe(true).await;
+        assert!(!h.down(), "the second success in a row brings it up");
+        assert_eq!(back.elapsed(), INTERVAL * 2, "up after interval x rise");
+        assert_eq!(h.state.health.lock().unwrap().last_ok, Some(true));
+        assert_eq!(
+            h.events(),
+            vec![
+                (HealthState::Down, "scripted failure".to_string()),
+                (HealthState::Up, "scripted pass".to_string()),
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failures_not_in_a_row_do_not_take_down() {
+        let h = Harness::start(check(2, 3, true), true).await;
+        for ok in [true, false, true, false, false, true, false, false, true] {
+            h.probe(ok).await;
+            assert!(!h.down(), "a success breaks every run of failures");
+        }
+        assert!(h.events().is_empty());
+        // And a success between failures of a down server does not let
+        // it back: rise counts successes in a row.
+        for _ in 0..3 {
+            h.probe(false).await;
+        }
+        assert!(h.down());
+        for ok in [true, false, true, false, true] {
+            h.probe(ok).await;
+            assert!(h.down(), "no two successes in a row yet");
+        }
+        h.probe(true).await;
+        assert!(!h.down());
+        assert_eq!(h.events().len(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn initial_down_waits_for_rise_successes() {
+        let h = Harness::start(check(3, 2, false), true).await;
+        assert!(h.down(), "initial_up off: down before any probe");
+        assert_eq!(
+            h.events(),
+            vec![(
+                HealthState::Down,
+                "waiting for the first successful check".to_string()
+            )]
+        );
+        h.probe(true).await;
+        h.probe(true).await;
+        assert!(h.down());
+        h.probe(true).await;
+        assert!(!h.down(), "up after rise (3) successes");
+        assert_eq!(h.events()[1].0, HealthState::Up);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn passive_take_down_counts_rise_afresh() {
+        let h = Harness::start(check(2, 3, true), true).await;
+        for _ in 0..5 {
+            h.probe(true).await;
+        }
+        // What passive health does after --fail-after failed connects.
+        assert!(mark(
+            &h.events,
+            h.svc,
+            h.addr,
+            &h.state,
+            false,
+            "3 failed connects"
+        ));
+        h.probe(true).await;
+        assert!(
+            h.down(),
+            "successes before the take-down do not count toward rise"
+        );
+        h.probe(true).await;
+        assert!(!h.down(), "rise successes after the take-down bring it up");
+        assert_eq!(
+            h.events(),
+            vec![
+                (HealthState::Down, "3 failed connects".to_string()),
+                (HealthState::Up, "scripted pass".to_string()),
+            ]
+        );
+    }
 }
